@@ -1,0 +1,144 @@
+"""The contract every localization method fulfils, built-in or third-party.
+
+An adapter wraps one tool behind the region interface. The runner calls, in order:
+
+1. :meth:`Adapter.availability` (cheap, imports nothing heavy) before any work;
+2. :meth:`Adapter.to_native` once per training set: the ground truth in the tool's own format;
+3. :meth:`Adapter.train` once per combination of the parameters whose stage is
+   :attr:`Stage.TRAIN`, returning a model reference (a path inside ``workdir``, or the name of
+   a model the tool ships);
+4. :meth:`Adapter.predict` once per model and combination of :attr:`Stage.PREDICT`
+   parameters, returning one RegionSet per micrograph;
+5. :meth:`Adapter.select` for each combination of :attr:`Stage.SELECT` parameters: a cheap
+   filter of finished predictions (a confidence threshold, say), so a sweep over it never
+   reruns the tool.
+
+Workdirs handed to ``train`` and ``predict`` persist in the runner's cache. The ``predict``
+workdir is one folder per (model, micrograph set), shared by every combination of PREDICT
+parameters, so an adapter may keep intermediate results there, named by the parameters that
+produced them (LipoPose keeps its per-diameter masks and reruns only the merge).
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from lipobench.micrograph import Micrograph
+from lipobench.regions import RegionKind, RegionSet
+
+__all__ = ["Adapter", "Availability", "Stage", "Parameter", "ModelRef"]
+
+#: A trained model: a file or folder inside the train workdir, or a name the tool ships.
+ModelRef = Path | str
+
+
+class Stage(str, enum.Enum):
+    """When a parameter takes effect, which decides what the runner caches and reuses."""
+
+    TRAIN = "train"
+    PREDICT = "predict"
+    SELECT = "select"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One tunable parameter: its stage, its default grid and what it means."""
+
+    stage: Stage
+    grid: tuple[Any, ...]
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether an adapter can run here; if not, why and how to fix it."""
+
+    ok: bool
+    reason: str = ""
+    fix: str = ""
+    tool_version: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+class Adapter(ABC):
+    """Base class of all adapters (modelled on benchopt's solvers).
+
+    Subclasses set :attr:`name`, :attr:`region_kind`, :attr:`parameters` and :attr:`citation`,
+    and implement :meth:`availability`, :meth:`to_native`, :meth:`train` and :meth:`predict`.
+    Heavy tools are imported inside methods only, so listing adapters stays fast.
+    """
+
+    name: ClassVar[str]
+    region_kind: ClassVar[RegionKind]
+    citation: ClassVar[str] = ""
+    #: False for methods that need no training (a classical detector, a shipped model).
+    trainable: ClassVar[bool] = True
+    parameters: ClassVar[Mapping[str, Parameter]] = {}
+
+    # ---------------------------------------------------------------- discovery
+    @abstractmethod
+    def availability(self) -> Availability:
+        """Say whether the tool can run here, without importing it."""
+
+    def describe(self) -> dict[str, Any]:
+        """Name, region kind, tool version and citation, for results tables and reports."""
+        available = self.availability()
+        return {
+            "name": self.name,
+            "region_kind": self.region_kind.value,
+            "tool_version": available.tool_version,
+            "citation": self.citation,
+        }
+
+    def parameter_grid(self) -> dict[str, list[Any]]:
+        """The default grid: every parameter with the values a benchmark sweeps."""
+        return {key: list(p.grid) for key, p in self.parameters.items()}
+
+    def test_parameters(self) -> dict[str, Any]:
+        """One point of the grid that runs in seconds on tiny images (conformance suite)."""
+        return {key: p.grid[0] for key, p in self.parameters.items()}
+
+    def stage_of(self, key: str) -> Stage:
+        """The stage of parameter ``key``; unknown keys raise KeyError naming the known ones."""
+        try:
+            return self.parameters[key].stage
+        except KeyError:
+            known = ", ".join(sorted(self.parameters)) or "none"
+            raise KeyError(f"{self.name} has no parameter {key!r}; known: {known}") from None
+
+    def split_parameters(self, params: Mapping[str, Any]) -> dict[Stage, dict[str, Any]]:
+        """Group a full parameter assignment by stage."""
+        groups: dict[Stage, dict[str, Any]] = {stage: {} for stage in Stage}
+        for key, value in params.items():
+            groups[self.stage_of(key)][key] = value
+        return groups
+
+    # ---------------------------------------------------------------- work
+    @abstractmethod
+    def to_native(self, micrographs: Sequence[Micrograph], workdir: Path) -> Path:
+        """Write the ground truth of ``micrographs`` in the tool's training format; return it."""
+
+    @abstractmethod
+    def train(self, native: Path, params: Mapping[str, Any], workdir: Path) -> ModelRef:
+        """Train on ``native`` with the TRAIN-stage ``params``; return the model reference."""
+
+    @abstractmethod
+    def predict(
+        self,
+        model: ModelRef,
+        micrographs: Sequence[Micrograph],
+        params: Mapping[str, Any],
+        workdir: Path,
+    ) -> list[RegionSet]:
+        """One RegionSet of :attr:`region_kind` per micrograph, scored where the tool scores."""
+
+    def select(self, regions: RegionSet, params: Mapping[str, Any]) -> RegionSet:
+        """Apply SELECT-stage ``params`` to finished predictions; the default keeps all."""
+        return regions

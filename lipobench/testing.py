@@ -1,0 +1,1 @@
+"""Conformance suite for adapters (a pytest plugin); filled in by the adapters work."""
