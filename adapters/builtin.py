@@ -1,0 +1,19 @@
+"""The plugin that registers lipobench's own adapters, exactly as a third-party plugin would.
+
+pyproject declares it as the entry point ``builtin`` of the group ``lipobench``. Importing the
+adapter modules is cheap: each imports its tool inside its methods only.
+"""
+
+from __future__ import annotations
+
+from lipobench.hookspecs import hookimpl
+
+__all__ = ["lipobench_register_adapters"]
+
+
+@hookimpl
+def lipobench_register_adapters(registry) -> None:
+    """Register log, cryolo, cellpose, topaz and lipopose."""
+    from lipobench.adapters.log import LogAdapter
+
+    registry.register(LogAdapter)
