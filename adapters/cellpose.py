@@ -1,0 +1,391 @@
+"""Cellpose 3.x, run in process: instance masks (RegionKind.MASK).
+
+Functions for other code (LipoPose's multi-diameter inference loads the model once):
+
+- :func:`load_cellpose_model` ``(model_ref, device=Device.AUTO)``: a ready ``CellposeModel``
+  from a trained model file or an already-downloaded built-in name (never downloads);
+- :func:`segment` ``(model, image, *, diameter=None, flow_threshold=0.4,
+  cellprob_threshold=0.0)``: one micrograph's label image (int32), preprocessed exactly as
+  in training;
+- :meth:`CellposeAdapter.masks_at_diameters` ``(model_ref, micrographs, diameters)``:
+  ``result[i][k]`` is the label image of micrograph ``i`` at ``diameters[k]``, one model load.
+
+Decisions:
+
+- Particles are darker than the background in cryo-EM, while Cellpose's built-in models were
+  trained on bright objects. Every image is negated before Cellpose sees it, in training and in
+  prediction alike (:func:`prepare_image`), so a fine-tuned built-in and a model trained from
+  scratch both see bright particles. Cellpose then normalises each image itself (1st..99th
+  percentile to 0..1), in ``train_seg`` and in ``eval``, so nothing else is done here.
+- ``diameter=None`` predicts at the model's own ``diam_labels``: the mean diameter of the
+  training masks, saved inside the model file.
+- Training seeds torch and numpy from the ``seed`` parameter. The network is trained with
+  MKLDNN off, and prediction always loads the saved file into a fresh model: on CPU, eval
+  turns a network into MKLDNN tensors that can no longer be trained (shared/TOOLS.md).
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib.metadata
+import importlib.util
+import json
+import logging
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lipobench.adapters.base import Adapter, Availability, ModelRef, Parameter, Stage
+from lipobench.errors import ToolFailedError, ToolUnavailableError, UserError
+from lipobench.fsutil import atomic_dir, atomic_path, atomic_write_text
+from lipobench.micrograph import Micrograph
+from lipobench.regions import RegionKind, RegionSet
+
+__all__ = [
+    "CellposeAdapter",
+    "CellposeTrainParams",
+    "CellposePredictParams",
+    "Device",
+    "load_cellpose_model",
+    "segment",
+    "prepare_image",
+    "builtin_model_file",
+]
+
+#: File name of the trained model inside the train workdir.
+MODEL_FILE = "cellpose_model"
+_MASK_SUFFIX = "_masks.tif"
+
+
+class Device(str, enum.Enum):
+    """Where a tool runs: ``auto`` picks CUDA when torch sees a GPU, else the CPU."""
+
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+def resolve_torch_device(device: Device | str):
+    """The ``torch.device`` for ``device``; CUDA asked for but absent is a ToolUnavailableError."""
+    import torch
+
+    device = Device(device)
+    has_cuda = torch.cuda.is_available()
+    if device is Device.CUDA and not has_cuda:
+        raise ToolUnavailableError(
+            "device 'cuda' was asked for but torch sees no GPU: use device 'auto' or 'cpu'"
+        )
+    if device is Device.CUDA or (device is Device.AUTO and has_cuda):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+class CellposeTrainParams(BaseModel):
+    """TRAIN-stage parameters of :class:`CellposeAdapter`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    init: str = "scratch"
+    n_epochs: int = Field(500, ge=1)
+    learning_rate: float = Field(0.005, gt=0)
+    weight_decay: float = Field(1e-5, ge=0)
+    diam_mean: float = Field(30.0, gt=0)
+    seed: int = 0
+
+
+class CellposePredictParams(BaseModel):
+    """PREDICT-stage parameters of :class:`CellposeAdapter`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    diameter: float | None = Field(None, gt=0)
+    flow_threshold: float = Field(0.4, ge=0)
+    cellprob_threshold: float = 0.0
+
+
+def _validated(model_cls, params: Mapping[str, Any], what: str):
+    try:
+        return model_cls(**dict(params))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "?"
+        raise UserError(
+            f"cellpose {what} parameter {key!r}: {first['msg']}; "
+            f"known {what} parameters: {', '.join(model_cls.model_fields)}"
+        ) from None
+
+
+def prepare_image(image: np.ndarray) -> np.ndarray:
+    """The image as Cellpose gets it: float32, negated so that dark particles become bright.
+
+    >>> prepare_image(np.array([[0.0, 2.0]])).tolist()
+    [[-0.0, -2.0]]
+    """
+    return np.negative(np.asarray(image, dtype=np.float32))
+
+
+def _cellpose_model_dir() -> Path:
+    # The same rule cellpose.models applies at import, read without importing it.
+    env = os.environ.get("CELLPOSE_LOCAL_MODELS_PATH")
+    return Path(env) if env else Path.home() / ".cellpose" / "models"
+
+
+def builtin_model_file(name: str) -> Path:
+    """The local file of Cellpose built-in model ``name``; never downloads.
+
+    Raises ToolUnavailableError when the file is not already in ``CELLPOSE_LOCAL_MODELS_PATH``
+    (or ``~/.cellpose/models``), saying how to place it.
+    """
+    # cellpose.models.model_path names the torch files of the oldest models this way.
+    basename = f"{name}torch_0" if name in ("cyto", "cyto2", "nuclei") else name
+    folder = _cellpose_model_dir()
+    path = folder / basename
+    if not path.is_file():
+        raise ToolUnavailableError(
+            f"cellpose built-in model {name!r} is not in {folder} and lipobench never downloads "
+            f"models: copy the file {basename!r} (cellpose stores it in ~/.cellpose/models on a "
+            "machine with internet access) into that folder or into $CELLPOSE_LOCAL_MODELS_PATH, "
+            "or use init = 'scratch'"
+        )
+    return path
+
+
+def _builtin_names() -> list[str]:
+    from cellpose import models
+
+    return list(dict.fromkeys(models.MODEL_NAMES))
+
+
+def _resolve_model_ref(model_ref: ModelRef, *, key: str) -> Path:
+    """A model file on disk for a path or a built-in name, checked before cellpose sees it.
+
+    Cellpose itself silently falls back to downloading its default model when a path does not
+    exist, so every reference is resolved here first.
+    """
+    path = Path(model_ref)
+    if path.is_file():
+        return path
+    name = str(model_ref)
+    if name in _builtin_names():
+        return builtin_model_file(name)
+    raise UserError(
+        f"cellpose {key} {name!r} is neither an existing model file nor a Cellpose built-in "
+        f"model name ({', '.join(_builtin_names()[:4])}, ...): give the path of a trained "
+        "model file" + (" or 'scratch'" if key == "init" else "")
+    )
+
+
+def load_cellpose_model(model_ref: ModelRef, device: Device | str = Device.AUTO):
+    """Load a trained model file or a locally present built-in model, ready for :func:`segment`.
+
+    Load it once and call :func:`segment` as often as needed (LipoPose runs several diameters).
+    """
+    from cellpose import models
+
+    path = _resolve_model_ref(model_ref, key="model")
+    torch_device = resolve_torch_device(device)
+    return models.CellposeModel(gpu=torch_device.type == "cuda", device=torch_device,
+                                pretrained_model=str(path))
+
+
+def segment(model, image: np.ndarray, *, diameter: float | None = None,
+            flow_threshold: float = 0.4, cellprob_threshold: float = 0.0) -> np.ndarray:
+    """Segment one micrograph with a loaded model; an int32 label image of the image's shape.
+
+    ``diameter`` (pixels) rescales the image by ``model.diam_mean / diameter``; None uses the
+    mean diameter of the model's training masks.
+    """
+    masks, _, _ = model.eval(prepare_image(image), channels=[0, 0], diameter=diameter,
+                             flow_threshold=flow_threshold,
+                             cellprob_threshold=cellprob_threshold)
+    masks = np.asarray(masks).astype(np.int32, copy=False).reshape(np.shape(image))
+    return masks
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    import tifffile
+
+    return tifffile.imread(path)
+
+
+def _write_tiff(path: Path, array: np.ndarray) -> None:
+    import tifffile
+
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, array)
+
+
+class CellposeAdapter(Adapter):
+    """Cellpose 3.x (CPnet), trained from scratch or fine-tuned from a local built-in model."""
+
+    name: ClassVar[str] = "cellpose"
+    region_kind: ClassVar[RegionKind] = RegionKind.MASK
+    citation: ClassVar[str] = (
+        "Stringer C, Wang T, Michaelos M, Pachitariu M. Cellpose: a generalist algorithm for "
+        "cellular segmentation. Nat Methods 18, 100-106 (2021)"
+    )
+    parameters: ClassVar[Mapping[str, Parameter]] = {
+        "init": Parameter(Stage.TRAIN, ("scratch",),
+                          "'scratch' (random weights), a model file, or a built-in name "
+                          "already present locally (cyto3, ...); nothing is downloaded"),
+        "n_epochs": Parameter(Stage.TRAIN, (500,), "training epochs (train_seg n_epochs)"),
+        "learning_rate": Parameter(Stage.TRAIN, (0.005,), "AdamW learning rate"),
+        "weight_decay": Parameter(Stage.TRAIN, (1e-5,), "AdamW weight decay"),
+        "diam_mean": Parameter(Stage.TRAIN, (30.0,),
+                               "diameter (px) objects are rescaled to in training; a file or "
+                               "built-in init keeps its own"),
+        "seed": Parameter(Stage.TRAIN, (0,), "seed of torch and numpy for training"),
+        "diameter": Parameter(Stage.PREDICT, (None,),
+                              "particle diameter (px) for eval; None: the training masks' mean"),
+        "flow_threshold": Parameter(Stage.PREDICT, (0.4,), "maximum flow error of a mask"),
+        "cellprob_threshold": Parameter(Stage.PREDICT, (0.0,), "cell probability threshold"),
+    }
+
+    def __init__(self, device: Device | str = Device.AUTO):
+        self.device = Device(device)
+
+    # ---------------------------------------------------------------- discovery
+    def availability(self) -> Availability:
+        if importlib.util.find_spec("cellpose") is None:
+            return Availability(False, "the cellpose package is not installed",
+                                "install lipobench's dependencies (cellpose>=3.1.1.3,<4)")
+        version = importlib.metadata.version("cellpose")
+        major = int(version.split(".")[0]) if version.split(".")[0].isdigit() else 0
+        if major >= 4:
+            return Availability(
+                False,
+                f"cellpose {version} is installed; cellpose 4 replaced CPnet by a ViT whose "
+                "weights download from a hub and whose model files are incompatible with 3.x",
+                "install cellpose>=3.1.1.3,<4", tool_version=version)
+        return Availability(True, tool_version=version)
+
+    def test_parameters(self) -> dict[str, Any]:
+        return {**super().test_parameters(), "n_epochs": 1, "diameter": None}
+
+    # ---------------------------------------------------------------- work
+    def to_native(self, micrographs: Sequence[Micrograph], workdir: Path) -> Path:
+        """Cellpose's folder convention: ``<name>.tif`` (float32) beside ``<name>_masks.tif``."""
+        target = Path(workdir) / "cellpose_train"
+        with atomic_dir(target) as folder:
+            for micrograph in micrographs:
+                if micrograph.truth is None:
+                    raise UserError(
+                        f"micrograph {micrograph.name!r} has no ground-truth masks: "
+                        "Cellpose training needs a mask for every training micrograph"
+                    )
+                _write_tiff(folder / f"{micrograph.name}.tif",
+                            np.asarray(micrograph.image, dtype=np.float32))
+                _write_tiff(folder / f"{micrograph.name}{_MASK_SUFFIX}",
+                            micrograph.truth.to_label_image(dtype=np.int32))
+        return target
+
+    @staticmethod
+    def read_native(native: Path) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+        """Names, images and label images of a folder written by :meth:`to_native`."""
+        native = Path(native)
+        mask_files = sorted(native.glob(f"*{_MASK_SUFFIX}"))
+        if not mask_files:
+            raise UserError(f"{native}: no *{_MASK_SUFFIX} files; write it with to_native first")
+        names, images, labels = [], [], []
+        for mask_file in mask_files:
+            name = mask_file.name[: -len(_MASK_SUFFIX)]
+            image_file = native / f"{name}.tif"
+            if not image_file.is_file():
+                raise UserError(f"{mask_file}: its image {image_file.name} is missing")
+            names.append(name)
+            images.append(_read_tiff(image_file).astype(np.float32, copy=False))
+            labels.append(_read_tiff(mask_file).astype(np.int32, copy=False))
+        return names, images, labels
+
+    def train(self, native: Path, params: Mapping[str, Any], workdir: Path) -> ModelRef:
+        """Train with ``train_seg`` and return the saved model file ``workdir/cellpose_model``."""
+        p = _validated(CellposeTrainParams, params, "train")
+        names, images, labels = self.read_native(native)
+        if not any(label.max() > 0 for label in labels):
+            raise UserError(f"{native}: no training image holds a particle; Cellpose needs masks")
+        init = None if p.init == "scratch" else _resolve_model_ref(p.init, key="init")
+
+        import torch
+        from cellpose import models, train
+
+        workdir = Path(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        log_path = workdir / "train.log"
+        final = workdir / MODEL_FILE
+        scratch = workdir / ".cellpose_training"
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir()
+        torch_device = resolve_torch_device(self.device)
+        torch.manual_seed(p.seed)
+        np.random.seed(p.seed)
+        try:
+            with _log_to(log_path):
+                # MKLDNN off: the network being trained must stay in ordinary tensors.
+                model = models.CellposeModel(
+                    gpu=torch_device.type == "cuda", device=torch_device, mkldnn=False,
+                    pretrained_model=str(init) if init is not None else False,
+                    diam_mean=p.diam_mean)
+                saved, train_losses, _ = train.train_seg(
+                    model.net, train_data=[prepare_image(im) for im in images],
+                    train_labels=labels, channels=[0, 0], normalize=True,
+                    n_epochs=p.n_epochs, learning_rate=p.learning_rate,
+                    weight_decay=p.weight_decay, save_path=str(scratch), model_name=MODEL_FILE,
+                    # LNP micrographs may hold few particles; skip only empty images.
+                    min_train_masks=1)
+            os.replace(saved, final)
+        except (RuntimeError, ValueError, IndexError) as exc:
+            raise ToolFailedError(f"cellpose training failed ({exc}); see {log_path}",
+                                  log_path=log_path) from exc
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        atomic_write_text(workdir / "train_losses.json",
+                          json.dumps([float(x) for x in np.asarray(train_losses)]))
+        return final
+
+    def masks_at_diameters(self, model_ref: ModelRef, micrographs: Sequence[Micrograph],
+                           diameters: Sequence[float | None], *, flow_threshold: float = 0.4,
+                           cellprob_threshold: float = 0.0) -> list[list[np.ndarray]]:
+        """Label images of every micrograph at every diameter, loading the model once.
+
+        ``result[i][k]`` belongs to ``micrographs[i]`` and ``diameters[k]``.
+        """
+        model = load_cellpose_model(model_ref, self.device)
+        return [[segment(model, m.image, diameter=d, flow_threshold=flow_threshold,
+                         cellprob_threshold=cellprob_threshold) for d in diameters]
+                for m in micrographs]
+
+    def predict(self, model: ModelRef, micrographs: Sequence[Micrograph],
+                params: Mapping[str, Any], workdir: Path) -> list[RegionSet]:
+        """One mask RegionSet per micrograph; Cellpose gives masks no score, so scores are None."""
+        p = _validated(CellposePredictParams, params, "predict")
+        per_image = self.masks_at_diameters(model, micrographs, [p.diameter],
+                                            flow_threshold=p.flow_threshold,
+                                            cellprob_threshold=p.cellprob_threshold)
+        return [RegionSet.from_labels(masks[0], copy=False) for masks in per_image]
+
+
+class _log_to:
+    """Copy the cellpose loggers' records into ``path`` while the block runs."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def __enter__(self):
+        self.handler = logging.FileHandler(self.path, mode="w", encoding="utf-8")
+        self.handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        self.logger = logging.getLogger("cellpose")
+        self.level = self.logger.level
+        self.logger.addHandler(self.handler)
+        self.logger.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc):
+        self.logger.removeHandler(self.handler)
+        self.logger.setLevel(self.level)
+        self.handler.close()
+        return False

@@ -1,0 +1,143 @@
+"""The Cellpose adapter: cheap checks without cellpose, and one real train/predict run."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lipobench.adapters.base import Stage
+from lipobench.adapters.cellpose import (
+    CellposeAdapter,
+    Device,
+    builtin_model_file,
+    prepare_image,
+)
+from lipobench.errors import ToolUnavailableError, UserError
+from lipobench.regions import RegionKind
+from lipobench.testing import make_test_micrographs
+
+
+def _stage(adapter, stage, params):
+    return adapter.split_parameters(params)[stage]
+
+
+def test_importing_the_adapter_does_not_import_cellpose_or_torch():
+    code = ("import sys, lipobench.adapters.cellpose; "
+            "print(sorted({'cellpose', 'torch'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_availability_reports_cellpose_3():
+    available = CellposeAdapter().availability()
+    assert available.ok, available.reason
+    assert available.tool_version.startswith("3.")
+    assert CellposeAdapter().describe()["citation"].startswith("Stringer")
+
+
+def test_device_is_an_enum_and_rejects_unknown_values():
+    assert CellposeAdapter(device="cpu").device is Device.CPU
+    with pytest.raises(ValueError):
+        CellposeAdapter(device="tpu")
+
+
+def test_to_native_writes_cellpose_folder_convention(tmp_path):
+    import tifffile
+
+    micrographs = make_test_micrographs(2, shape=(64, 64), radius=6)
+    folder = CellposeAdapter().to_native(micrographs, tmp_path)
+    image = tifffile.imread(folder / "conformance_0.tif")
+    masks = tifffile.imread(folder / "conformance_0_masks.tif")
+    assert image.dtype == np.float32
+    np.testing.assert_array_equal(image, micrographs[0].image)
+    np.testing.assert_array_equal(masks, micrographs[0].truth.to_label_image())
+    names, images, labels = CellposeAdapter.read_native(folder)
+    assert names == ["conformance_0", "conformance_1"]
+    assert [im.shape for im in images] == [(64, 64)] * 2
+
+
+def test_to_native_without_truth_names_the_micrograph(tmp_path):
+    from lipobench.micrograph import Micrograph
+
+    bare = Micrograph("no_truth", np.zeros((8, 8), np.float32))
+    with pytest.raises(UserError, match="no_truth"):
+        CellposeAdapter().to_native([bare], tmp_path)
+    assert not (tmp_path / "cellpose_train").exists()
+
+
+def test_prepare_image_makes_dark_particles_bright_without_touching_input():
+    image = np.array([[1.0, 0.2]], dtype=np.float32)
+    prepared = prepare_image(image)
+    assert prepared[0, 1] > prepared[0, 0]
+    assert image.tolist() == [[1.0, pytest.approx(0.2)]]
+
+
+def test_bad_train_parameter_names_the_key(tmp_path):
+    micrographs = make_test_micrographs(1, shape=(32, 32), radius=4)
+    native = CellposeAdapter().to_native(micrographs, tmp_path)
+    with pytest.raises(UserError, match="'n_epochs'"):
+        CellposeAdapter().train(native, {"n_epochs": 0}, tmp_path / "train")
+    with pytest.raises(UserError, match="'epochs'"):
+        CellposeAdapter().train(native, {"epochs": 3}, tmp_path / "train")
+
+
+def test_missing_builtin_model_says_no_download_and_where_to_put_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("CELLPOSE_LOCAL_MODELS_PATH", str(tmp_path / "models"))
+    with pytest.raises(ToolUnavailableError) as info:
+        builtin_model_file("cyto3")
+    message = str(info.value)
+    assert "never downloads" in message and str(tmp_path / "models") in message
+    assert "\n" not in message
+    assert not (tmp_path / "models").exists()
+
+
+def test_present_builtin_model_resolves_to_its_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("CELLPOSE_LOCAL_MODELS_PATH", str(tmp_path))
+    (tmp_path / "cytotorch_0").write_bytes(b"weights")
+    assert builtin_model_file("cyto") == tmp_path / "cytotorch_0"
+
+
+@pytest.mark.slow
+def test_train_from_missing_builtin_never_downloads(tmp_path, monkeypatch):
+    monkeypatch.setenv("CELLPOSE_LOCAL_MODELS_PATH", str(tmp_path / "models"))
+    from cellpose import utils
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("cellpose tried to download a model")
+
+    monkeypatch.setattr(utils, "download_url_to_file", no_download)
+    adapter = CellposeAdapter(device="cpu")
+    native = adapter.to_native(make_test_micrographs(1, shape=(32, 32), radius=4), tmp_path)
+    with pytest.raises(ToolUnavailableError, match="'cyto3'"):
+        adapter.train(native, {"init": "cyto3", "n_epochs": 1}, tmp_path / "train")
+    with pytest.raises(UserError, match="neither an existing model file"):
+        adapter.train(native, {"init": str(tmp_path / "absent.pt")}, tmp_path / "train")
+    assert not (tmp_path / "train" / "cellpose_model").exists()
+
+
+@pytest.mark.slow
+def test_real_train_then_predict_on_tiny_images(tmp_path):
+    adapter = CellposeAdapter(device="cpu")
+    micrographs = make_test_micrographs(2, shape=(128, 128), radius=10)
+    params = adapter.test_parameters()
+    native = adapter.to_native(micrographs, tmp_path / "native")
+    model = adapter.train(native, _stage(adapter, Stage.TRAIN, params), tmp_path / "train")
+    assert model == tmp_path / "train" / "cellpose_model" and model.is_file()
+    assert (tmp_path / "train" / "train.log").read_text()
+    assert not (tmp_path / "train" / ".cellpose_training").exists()
+
+    predictions = adapter.predict(model, micrographs, _stage(adapter, Stage.PREDICT, params),
+                                  tmp_path / "predict")
+    assert len(predictions) == 2
+    for regions, micrograph in zip(predictions, micrographs):
+        assert regions.kind is RegionKind.MASK
+        assert regions.image_shape == micrograph.shape
+        assert regions.scores is None
+
+    # Fine-tuning from the saved file, then LipoPose's entry point: one load, two diameters.
+    tuned = adapter.train(native, {"init": str(model), "n_epochs": 1}, tmp_path / "tuned")
+    masks = adapter.masks_at_diameters(tuned, micrographs, [15.0, 25.0])
+    assert [[m.shape for m in row] for row in masks] == [[(128, 128)] * 2] * 2
+    assert all(m.dtype == np.int32 for row in masks for m in row)
