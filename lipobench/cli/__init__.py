@@ -18,6 +18,8 @@ from lipobench.errors import EXIT_USER_ERROR, UserError
 #: Command modules, imported in this order (which is the order of ``lipobench --help``).
 COMMAND_MODULES = (
     "adapters",
+    "info",
+    "convert",
 )
 
 
