@@ -41,6 +41,7 @@ target atomically, so a failed write leaves no half-written file.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -140,6 +141,13 @@ def _image_height(image_shape) -> int:
     if rows <= 0 or cols <= 0:
         raise UserError(f"image_shape must be two positive sizes, got {image_shape!r}")
     return rows
+
+
+def _positive(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(value) or value <= 0:
+        raise UserError(f"{name} must be a positive number of pixels, got {value!r}")
+    return float(value)
 
 
 def _check_positive_sizes(sizes: np.ndarray, linenos, path: Path, what: str) -> None:
@@ -493,9 +501,7 @@ def write_cbox(path: str | os.PathLike, regions: RegionSet, *, flip_rows: bool =
     est_w = table[:, 3] - table[:, 1]
     est_h = table[:, 2] - table[:, 0]
     if box_size is not None:
-        if not (isinstance(box_size, (int, float)) and math.isfinite(box_size)
-                and box_size > 0):
-            raise UserError(f"box_size must be a positive number of pixels, got {box_size!r}")
+        box_size = _positive(box_size, "box_size")
         centres = boxes.centroids()
         half = box_size / 2
         table = np.column_stack([centres[:, 0] - half, centres[:, 1] - half,
@@ -576,8 +582,7 @@ def read_star(path: str | os.PathLike, *, image_shape, box_size: float,
     [[25.0, 7.5, 35.0, 17.5]]
     """
     path = Path(path)
-    if not (isinstance(box_size, (int, float)) and math.isfinite(box_size) and box_size > 0):
-        raise UserError(f"box_size must be a positive number of pixels, got {box_size!r}")
+    box_size = _positive(box_size, "box_size")
     height = _image_height(image_shape)
     table, linenos = _read_star_table(path)
     centres = _star_centres(table, height=height, flip_rows=flip_rows)
@@ -655,8 +660,7 @@ def read_topaz(path: str | os.PathLike, *,
     ([[7.5, 3.5, 4.0]], [-1.5], 0)
     """
     path = Path(path)
-    if not (isinstance(radius, (int, float)) and math.isfinite(radius) and radius > 0):
-        raise UserError(f"radius must be a positive number of pixels, got {radius!r}")
+    radius = _positive(radius, "radius")
     lines = _read_text(path, "Topaz coordinate file").splitlines()
     numbered = [(k, line) for k, line in enumerate(lines, start=1) if line.strip()]
     picks: dict[str, list[list[float]]] = {}

@@ -411,3 +411,14 @@ def test_writers_do_not_mutate_regions(tmp_path):
     write_topaz(tmp_path / "a.txt", {"a": regions})
     np.testing.assert_array_equal(regions.boxes, before[0])
     np.testing.assert_array_equal(regions.scores, before[1])
+
+
+def test_sizes_accept_numpy_numbers_and_reject_nonsense(tmp_path):
+    regions = RegionSet.from_boxes([[1, 2, 5, 7]], image_shape=(10, 10))
+    path = write_cbox(tmp_path / "a.cbox", regions, box_size=np.int64(6))
+    assert read_cbox(path, image_shape=(10, 10)).boxes.tolist() == [[0.0, 1.5, 6.0, 7.5]]
+    star = write_star(tmp_path / "a.star", regions)
+    for bad in (0, -3, float("nan"), True, "8"):
+        assert "box_size" in _error(lambda: read_star(star, image_shape=(10, 10),
+                                                      box_size=bad))
+    assert "radius" in _error(lambda: read_topaz(star, radius=0))
