@@ -60,7 +60,8 @@ def _as_shape(image_shape) -> tuple[int, int]:
 
 
 def _as_table(values, width: int, what: str) -> np.ndarray:
-    table = np.asarray(values, dtype=np.float64)
+    # A copy, not asarray: the table is frozen below and must not alias the caller's array.
+    table = np.array(values, dtype=np.float64)
     if table.size == 0:
         return np.zeros((0, width), dtype=np.float64)
     if table.ndim != 2 or table.shape[1] != width:
@@ -74,7 +75,7 @@ def _as_table(values, width: int, what: str) -> np.ndarray:
 def _as_scores(scores, count: int) -> np.ndarray | None:
     if scores is None:
         return None
-    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    scores = np.array(scores, dtype=np.float64).reshape(-1)
     if scores.shape[0] != count:
         raise InvalidRegionsError(f"got {scores.shape[0]} scores for {count} regions")
     if not np.all(np.isfinite(scores)):
