@@ -1,0 +1,507 @@
+"""LipoPose: one trained Cellpose model run at many diameters, merged through a confidence map.
+
+The method of Basu et al. 2023 ("LipoPose: Adapting Cellpose to Lipid Nanoparticle
+Segmentation"):
+
+1. *Multi-inference*: one trained Cellpose model segments each micrograph at many diameters
+   spanning the training set's size range (every ~5 px), one mask per diameter.
+2. *Confidence map*: per pixel, the percentage of diameters that detected it
+   (:func:`confidence_map`, :class:`ConfidenceMethod`).
+3. *Merge from thresholds*: the connected components of the highest-threshold mask, then, at
+   each lower threshold, every component that shares no pixel with an object already merged
+   (:func:`merge_until`). Each object's score is the threshold at which it entered.
+
+Beyond the study, :func:`merge_instances` keeps Cellpose's instances apart instead of
+binarizing them, so touching particles are not fused (:class:`MergeMethod`).
+
+Public functions return ``(labels, scores)``: an int32 instance label image (0 = background,
+objects numbered ``1..N`` in raster order of their first pixel) and a float64 array of N entry
+thresholds, ``scores[k]`` belonging to label ``k + 1``; ``RegionSet.from_labels(labels,
+scores=scores)`` turns them into regions.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lipobench.adapters.base import Adapter, Availability, ModelRef, Parameter, Stage
+from lipobench.errors import UserError
+from lipobench.micrograph import Micrograph
+from lipobench.regions import RegionKind, RegionSet
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "ConfidenceMethod",
+    "MergeMethod",
+    "DetectionCounts",
+    "DiameterRange",
+    "parse_diameter_range",
+    "detection_counts",
+    "confidence_map",
+    "merge_until",
+    "merge_instances",
+    "merge_masks",
+    "LipoPoseAdapter",
+]
+
+#: The study's merge thresholds, in percent, highest first.
+DEFAULT_THRESHOLDS: tuple[float, ...] = (20, 15, 10, 8, 5, 3, 1, 0)
+
+_EIGHT = np.ones((3, 3), dtype=np.uint8)
+
+
+class ConfidenceMethod(str, enum.Enum):
+    """How per-diameter masks become a per-pixel confidence in percent.
+
+    ``average`` (the study's default): ``100 * (M1 + ... + Mn) / n`` over the binarized masks.
+    ``sliding_window`` (the study's alternative): the best agreement among ``window``
+    consecutive diameters, ``100 * max_i (M_i + ... + M_{i+window-1}) / window``; a particle
+    that only a narrow band of diameters finds still reaches a high confidence.
+    """
+
+    AVERAGE = "average"
+    SLIDING_WINDOW = "sliding_window"
+
+
+class MergeMethod(str, enum.Enum):
+    """How the confidence becomes particles.
+
+    ``connected`` (the study): connected components of the thresholded confidence map, which
+    fuses particles that touch. ``instances`` (lipobench): per-diameter instances grouped by
+    overlap, each group scored by the share of diameters that found it (:func:`merge_instances`).
+    """
+
+    CONNECTED = "connected"
+    INSTANCES = "instances"
+
+
+def _user_enum(enum_cls, value, key: str):
+    try:
+        return enum_cls(value)
+    except ValueError:
+        known = ", ".join(repr(m.value) for m in enum_cls)
+        raise UserError(f"{key} {value!r} is not one of {known}: pick one of those") from None
+
+
+# --------------------------------------------------------------------------- diameters
+class DiameterRange(BaseModel):
+    """Diameters in pixels from ``start`` to ``stop`` inclusive, every ``step``.
+
+    >>> DiameterRange(start=10, stop=30, step=5).values()
+    [10.0, 15.0, 20.0, 25.0, 30.0]
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: float = Field(gt=0)
+    stop: float = Field(gt=0)
+    step: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.stop < self.start:
+            raise ValueError(f"stop {self.stop:g} is below start {self.start:g}")
+        return self
+
+    def values(self) -> list[float]:
+        """The diameters, ``start + k * step`` up to ``stop`` (inclusive, with a float margin)."""
+        count = int(math.floor((self.stop - self.start) / self.step + 1e-9)) + 1
+        return [float(round(self.start + k * self.step, 9)) for k in range(count)]
+
+    def check_fits(self, image_shape, *, where: str = "diameters") -> None:
+        """Raise a UserError when a diameter exceeds the image's smaller side."""
+        limit = min(image_shape)
+        if self.stop > limit:
+            raise UserError(
+                f"{where}: diameter {self.stop:g} px exceeds the image size {limit} px; "
+                "give a stop diameter no larger than the image"
+            )
+
+
+def parse_diameter_range(text: str, *, key: str = "--diameters") -> DiameterRange:
+    """Parse ``START:STOP:STEP`` (pixels, stop inclusive) into a :class:`DiameterRange`.
+
+    >>> parse_diameter_range("20:40:10").values()
+    [20.0, 30.0, 40.0]
+    """
+    parts = str(text).split(":")
+    try:
+        if len(parts) != 3:
+            raise ValueError("three numbers needed")
+        start, stop, step = (float(p) for p in parts)
+        return DiameterRange(start=start, stop=stop, step=step)
+    except (ValueError, ValidationError) as exc:
+        detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        raise UserError(
+            f"{key} {text!r} is not START:STOP:STEP with positive pixel sizes ({detail}); "
+            "write it like 20:200:5"
+        ) from None
+
+
+# --------------------------------------------------------------------------- confidence
+@dataclass(frozen=True, eq=False)
+class DetectionCounts:
+    """A confidence map kept exact: ``percent = 100 * counts / total``.
+
+    ``counts`` (uint8, or uint16 past 255 masks) is the number of diameters that detected each
+    pixel (or the best window's count); comparing ``counts * 100 > T * total`` in integers
+    is exact where a float percentage could round.
+    """
+
+    counts: np.ndarray
+    total: int
+
+    def percent(self) -> np.ndarray:
+        """The confidence in percent, float32."""
+        return (self.counts.astype(np.float32) * np.float32(100)) / np.float32(self.total)
+
+
+def _check_masks(masks) -> list[np.ndarray]:
+    arrays = [np.asarray(m) for m in masks]
+    if not arrays:
+        raise UserError("masks: the list of per-diameter masks is empty; give at least one "
+                        "diameter")
+    shape = arrays[0].shape
+    if len(shape) != 2:
+        raise UserError(f"masks: each mask must be a 2-D image, got shape {shape}")
+    for k, array in enumerate(arrays):
+        if array.shape != shape:
+            raise UserError(
+                f"masks: mask {k} has shape {array.shape} but mask 0 has {shape}; "
+                "give masks of one micrograph, all of the same shape"
+            )
+    return arrays
+
+
+def _as_binary_u8(mask: np.ndarray) -> np.ndarray:
+    # Booleans are added as bytes without a copy; label images binarize first.
+    if mask.dtype == bool:
+        return mask.view(np.uint8)
+    return (mask != 0).view(np.uint8)
+
+
+def detection_counts(masks, *, method: ConfidenceMethod | str = ConfidenceMethod.AVERAGE,
+                     window: int | None = None) -> DetectionCounts:
+    """Per pixel, how many diameters detected it: the exact form of :func:`confidence_map`.
+
+    >>> a = np.array([[1, 0, 0]]); b = np.array([[2, 2, 0]])
+    >>> c = detection_counts([a, b]); c.counts.tolist(), c.total
+    ([[2, 1, 0]], 2)
+    """
+    arrays = _check_masks(masks)
+    method = _user_enum(ConfidenceMethod, method, "confidence method")
+    n = len(arrays)
+    dtype = np.uint8 if n <= 255 else np.uint16
+    if method is ConfidenceMethod.AVERAGE:
+        if window is not None:
+            raise UserError("window: only the sliding_window confidence method takes a window; "
+                            "drop it or set method = 'sliding_window'")
+        acc = np.zeros(arrays[0].shape, dtype=dtype)
+        for array in arrays:
+            np.add(acc, _as_binary_u8(array), out=acc, casting="unsafe")
+        return DetectionCounts(acc, n)
+    if window is None or isinstance(window, bool) or int(window) != window \
+            or not 1 <= int(window) <= n:
+        raise UserError(f"window {window!r}: the sliding window needs a whole number of "
+                        f"diameters from 1 to {n} (the number of masks)")
+    window = int(window)
+    binary = [_as_binary_u8(a) for a in arrays]
+    running = np.zeros(arrays[0].shape, dtype=dtype)
+    for array in binary[:window]:
+        np.add(running, array, out=running, casting="unsafe")
+    best = running.copy()
+    for k in range(window, n):
+        np.add(running, binary[k], out=running, casting="unsafe")
+        np.subtract(running, binary[k - window], out=running, casting="unsafe")
+        np.maximum(best, running, out=best)
+    return DetectionCounts(best, window)
+
+
+def confidence_map(masks, *, method: ConfidenceMethod | str = ConfidenceMethod.AVERAGE,
+                   window: int | None = None) -> np.ndarray:
+    """Per-pixel confidence in percent (float32) from per-diameter masks.
+
+    ``masks`` are the binarized (or label) masks of one micrograph, one per diameter in
+    ascending diameter order; any non-zero pixel counts as detected.
+
+    - ``method="average"`` (the study's default): ``100 * (M1 + ... + Mn) / n``.
+    - ``method="sliding_window"`` with ``window=k`` (the study's alternative): for each
+      start index ``i`` the mean of the ``k`` consecutive masks ``M_i .. M_{i+k-1}``, and per
+      pixel the maximum of those ``n - k + 1`` means, times 100. ``k = n`` equals ``average``.
+
+    >>> m = [np.array([[1, 1, 0, 0]]), np.array([[1, 0, 0, 1]]),
+    ...      np.array([[1, 0, 1, 0]]), np.array([[1, 0, 1, 0]])]
+    >>> confidence_map(m).tolist()
+    [[100.0, 25.0, 50.0, 25.0]]
+    >>> confidence_map(m, method="sliding_window", window=2).tolist()
+    [[100.0, 50.0, 100.0, 50.0]]
+    """
+    return detection_counts(masks, method=method, window=window).percent()
+
+
+# --------------------------------------------------------------------------- merging
+def _check_thresholds(thresholds) -> np.ndarray:
+    """Distinct thresholds, ascending, validated to lie in 0..100."""
+    try:
+        values = [float(t) for t in thresholds]
+    except (TypeError, ValueError):
+        raise UserError(f"thresholds {thresholds!r}: give a list of numbers from 0 to 100") \
+            from None
+    if not values:
+        raise UserError("thresholds: the list is empty; give at least one threshold, e.g. "
+                        "20, 15, 10, 8, 5, 3, 1, 0")
+    bad = [t for t in values if not (0 <= t <= 100)]
+    if bad:
+        raise UserError(f"threshold {bad[0]:g} is outside 0..100: thresholds are percentages "
+                        "of diameters")
+    return np.array(sorted(set(values)), dtype=np.float64)
+
+
+def _levels(conf_map, ascending: np.ndarray) -> np.ndarray:
+    """Per pixel, how many thresholds its confidence exceeds (uint8)."""
+    if isinstance(conf_map, DetectionCounts):
+        counts, total = conf_map.counts, conf_map.total
+        # conf > T  <=>  100 * count > T * total, exact with fractions.
+        cuts = [Fraction(float(t)) * total / 100 for t in ascending]
+        top = int(counts.max()) if counts.size else 0
+        lut = np.array([sum(1 for c in cuts if k > c) for k in range(top + 1)], dtype=np.uint8)
+        if counts.dtype == np.uint8:
+            import cv2
+
+            full = np.zeros(256, dtype=np.uint8)
+            full[: lut.size] = lut
+            return cv2.LUT(counts, full)
+        return lut[counts]
+    conf = np.asarray(conf_map)
+    if conf.ndim != 2:
+        raise UserError(f"confidence map: must be a 2-D image, got shape {conf.shape}")
+    # searchsorted counts the thresholds strictly below each value, i.e. those it exceeds.
+    return np.searchsorted(ascending, conf.astype(np.float64, copy=False),
+                           side="left").astype(np.uint8)
+
+
+def _plateau_maxima(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Label the regional-maximum plateaus of ``levels`` above 0 (8-connectivity).
+
+    Returns the int32 labels (1..N, raster order) and each plateau's level.
+    """
+    import cv2
+
+    higher_near = cv2.dilate(levels, _EIGHT)
+    bad = higher_near > levels  # next to a higher level: not on a regional maximum
+    good = (levels > 0) & ~bad
+    # Two 8-adjacent good pixels always share a level, so components of `good` lie inside
+    # single plateaus; a component is a whole maximal plateau unless it touches a bad pixel of
+    # its own level (then its plateau continues into that bad pixel and is not a maximum).
+    bad_levels = np.where(bad, levels, np.uint8(0))
+    tainted = good & (cv2.dilate(bad_levels, _EIGHT) == levels)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        good.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)
+    keep = np.ones(count, dtype=bool)
+    keep[0] = False
+    keep[labels[tainted]] = False
+    kept = np.flatnonzero(keep)
+    plateau_levels = np.empty(kept.size, dtype=np.uint8)
+    for k, label in enumerate(kept):
+        # A component's top bounding-box row holds one of its pixels.
+        top, left, width = stats[label, cv2.CC_STAT_TOP], stats[label, cv2.CC_STAT_LEFT], \
+            stats[label, cv2.CC_STAT_WIDTH]
+        row = labels[top, left: left + width]
+        plateau_levels[k] = levels[top, left + int(np.argmax(row == label))]
+    if kept.size != count - 1:
+        lookup = np.zeros(count, dtype=np.int32)
+        lookup[kept] = np.arange(1, kept.size + 1, dtype=np.int32)
+        labels = lookup[labels]
+    return labels, plateau_levels
+
+
+def merge_until(conf_map, thresholds=DEFAULT_THRESHOLDS) -> tuple[np.ndarray, np.ndarray]:
+    """The study's merge of a confidence map through decreasing thresholds.
+
+    The mask at threshold ``T`` holds the pixels whose confidence exceeds ``T`` (strictly).
+    The connected components (8-connectivity) of the highest threshold's mask are objects;
+    then, at each lower threshold, a component joins only if it shares no pixel with an
+    object already merged. Merging down to a threshold ``T`` (``thresholds`` ending at ``T``)
+    is one configuration: low ``T`` favours recall, high ``T`` precision.
+
+    Parameters
+    ----------
+    conf_map : ndarray or DetectionCounts
+        Confidence in percent (:func:`confidence_map`), or its exact integer form
+        (:func:`detection_counts`), which is faster.
+    thresholds : sequence of float
+        Percentages in 0..100, in any order (they are used highest first; repeats ignored).
+
+    Returns
+    -------
+    labels : ndarray of int32
+        Objects numbered 1..N in raster order of their first pixel.
+    scores : ndarray of float64
+        The threshold at which each object entered, ``scores[k]`` for label ``k + 1``.
+
+    Notes
+    -----
+    Because the masks are nested, a component at threshold ``T_j`` joins exactly when it
+    holds no pixel above the next higher threshold, so the objects are the regional-maximum
+    plateaus of the quantized map (how many thresholds each pixel exceeds); they are found
+    in one labelling pass instead of one per threshold.
+
+    Examples
+    --------
+    >>> conf = np.array([[30, 30, 0, 12, 0, 2],
+    ...                  [12, 12, 0, 12, 0, 0]], dtype=np.float32)
+    >>> labels, scores = merge_until(conf, [20, 10, 1])
+    >>> labels.tolist()
+    [[1, 1, 0, 2, 0, 3], [0, 0, 0, 2, 0, 0]]
+    >>> scores.tolist()
+    [20.0, 10.0, 1.0]
+    """
+    ascending = _check_thresholds(thresholds)
+    levels = _levels(conf_map, ascending)
+    labels, plateau_levels = _plateau_maxima(levels)
+    return labels, ascending[plateau_levels.astype(np.intp) - 1]
+
+
+# --------------------------------------------------------------------------- instances
+def _overlap_pairs(a: np.ndarray, b: np.ndarray, area_a, area_b, min_iou: float):
+    """Pairs (label in a, label in b) whose IoU exceeds ``min_iou``."""
+    both = (a > 0) & (b > 0)
+    if not both.any():
+        return []
+    la, lb = a[both].astype(np.int64), b[both].astype(np.int64)
+    width = int(lb.max()) + 1
+    keys, inter = np.unique(la * width + lb, return_counts=True)
+    ia, ib = keys // width, keys % width
+    iou = inter / (area_a[ia] + area_b[ib] - inter)
+    hit = iou > min_iou
+    return list(zip(ia[hit].tolist(), ib[hit].tolist()))
+
+
+def merge_instances(label_masks, thresholds=DEFAULT_THRESHOLDS, *, min_iou: float = 0.5,
+                    link_span: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Instance-preserving merge: group per-diameter instances, keep touching particles apart.
+
+    Binarizing the masks (:func:`merge_until`) fuses particles that touch. Here each
+    diameter's instances stay whole:
+
+    1. instances of diameters ``i`` and ``i + 1 .. i + link_span`` whose IoU exceeds
+       ``min_iou`` are linked, and linked instances form a group (union-find);
+    2. a group's confidence is ``100 * (number of diameters with a member) / n``, and its
+       footprint the pixels covered by more than half of its members (by the most covered
+       pixels if none is);
+    3. groups are taken in decreasing confidence; a group enters at the highest threshold
+       its confidence exceeds (none below the lowest threshold), unless at least half of
+       its footprint is already claimed; it claims the still unclaimed pixels of its
+       footprint. Its score is the entry threshold.
+
+    Returns ``(labels, scores)`` as :func:`merge_until` does.
+
+    >>> a = np.array([[1, 1, 2, 2]]); b = np.array([[1, 1, 2, 2]]); c = np.array([[1, 1, 1, 1]])
+    >>> labels, scores = merge_instances([a, b, c], [50, 0])
+    >>> labels.tolist(), scores.tolist()
+    ([[1, 1, 2, 2]], [50.0, 50.0])
+    """
+    from scipy import ndimage
+
+    arrays = _check_masks(label_masks)
+    ascending = _check_thresholds(thresholds)
+    if not 0 <= min_iou < 1:
+        raise UserError(f"min_iou {min_iou!r} must lie in [0, 1)")
+    n = len(arrays)
+    shape = arrays[0].shape
+    labelled = []
+    for array in arrays:
+        if np.issubdtype(array.dtype, np.integer) and array.dtype != bool:
+            labelled.append(array.astype(np.int64, copy=False))
+        else:
+            labelled.append(ndimage.label(array != 0, structure=_EIGHT)[0].astype(np.int64))
+    areas = [np.bincount(lab.ravel()) for lab in labelled]
+    # Global ids: offset[i] + label for instance `label` of diameter i.
+    offsets = np.concatenate([[0], np.cumsum([a.size for a in areas])])
+    parent = np.arange(offsets[-1])
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for i in range(n):
+        for j in range(i + 1, min(n, i + link_span + 1)):
+            for la, lb in _overlap_pairs(labelled[i], labelled[j], areas[i], areas[j], min_iou):
+                ra, rb = find(offsets[i] + la), find(offsets[j] + lb)
+                if ra != rb:
+                    parent[max(ra, rb)] = min(ra, rb)
+    groups: dict[int, list[tuple[int, int]]] = {}
+    for i in range(n):
+        for label in np.flatnonzero(areas[i][1:]) + 1:
+            groups.setdefault(find(offsets[i] + label), []).append((i, int(label)))
+    boxes = [ndimage.find_objects(lab) for lab in labelled]
+    candidates = []
+    for members in groups.values():
+        confidence = 100.0 * len({i for i, _ in members}) / n
+        entered = ascending[ascending < confidence]
+        if entered.size == 0:
+            continue
+        r0 = min(boxes[i][label - 1][0].start for i, label in members)
+        r1 = max(boxes[i][label - 1][0].stop for i, label in members)
+        c0 = min(boxes[i][label - 1][1].start for i, label in members)
+        c1 = max(boxes[i][label - 1][1].stop for i, label in members)
+        cover = np.zeros((r1 - r0, c1 - c0), dtype=np.int32)
+        for i, label in members:
+            cover += labelled[i][r0:r1, c0:c1] == label
+        footprint = cover * 2 > len(members)
+        if not footprint.any():
+            footprint = cover == cover.max()
+        candidates.append((-confidence, r0, c0, float(entered[-1]), footprint))
+    candidates.sort(key=lambda c: (c[0], c[1], c[2]))
+    merged = np.zeros(shape, dtype=np.int32)
+    scores = []
+    for _, r0, c0, score, footprint in candidates:
+        window = merged[r0: r0 + footprint.shape[0], c0: c0 + footprint.shape[1]]
+        claimed = int(np.count_nonzero(window[footprint]))
+        if claimed * 2 >= int(footprint.sum()):
+            continue
+        scores.append(score)
+        window[footprint & (window == 0)] = len(scores)
+    return _raster_order(merged, np.array(scores, dtype=np.float64))
+
+
+def _raster_order(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Renumber labels 1..N by first pixel in raster order, scores alongside."""
+    if scores.size == 0:
+        return labels.astype(np.int32, copy=False), scores
+    flat = labels.ravel()
+    present, first = np.unique(flat, return_index=True)
+    order = [lab for _, lab in sorted(zip(first.tolist(), present.tolist())) if lab != 0]
+    lookup = np.zeros(int(flat.max()) + 1, dtype=np.int32)
+    lookup[order] = np.arange(1, len(order) + 1, dtype=np.int32)
+    return lookup[labels], scores[np.array(order) - 1]
+
+
+def merge_masks(label_masks, thresholds=DEFAULT_THRESHOLDS, *,
+                merge: MergeMethod | str = MergeMethod.CONNECTED,
+                method: ConfidenceMethod | str = ConfidenceMethod.AVERAGE,
+                window: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-diameter masks of one micrograph to ``(labels, scores)`` with the chosen merge.
+
+    >>> m = [np.array([[1, 0, 2]]), np.array([[1, 0, 0]])]
+    >>> merge_masks(m, [40, 0])[0].tolist()
+    [[1, 0, 2]]
+    """
+    merge = _user_enum(MergeMethod, merge, "merge")
+    if merge is MergeMethod.INSTANCES:
+        if ConfidenceMethod(method) is not ConfidenceMethod.AVERAGE:
+            raise UserError("merge 'instances' scores groups by their share of diameters; "
+                            "use confidence method 'average' with it")
+        return merge_instances(label_masks, thresholds)
+    return merge_until(detection_counts(label_masks, method=method, window=window), thresholds)

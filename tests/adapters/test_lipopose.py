@@ -1,0 +1,326 @@
+"""LipoPose's confidence map and merges, checked against a literal Algorithm 1 of the study."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import ndimage
+
+from lipobench.adapters.lipopose import (
+    DEFAULT_THRESHOLDS,
+    ConfidenceMethod,
+    DetectionCounts,
+    confidence_map,
+    detection_counts,
+    merge_instances,
+    merge_masks,
+    merge_until,
+    parse_diameter_range,
+)
+from lipobench.errors import UserError
+
+EIGHT = np.ones((3, 3), dtype=bool)
+
+
+# ----------------------------------------------------------------------------- reference
+def algorithm1_reference(conf: np.ndarray, thresholds) -> tuple[np.ndarray, list[float]]:
+    """The study's Algorithm 1, written literally: the reference the fast path must match.
+
+    Label the mask at the highest threshold; at each lower threshold label its mask and add
+    each object that shares no pixel with any object already merged, testing every pair of
+    objects over the overlap of their bounding boxes.
+    """
+    ordered = sorted(set(float(t) for t in thresholds), reverse=True)
+    merged, count = ndimage.label(conf > ordered[0], structure=EIGHT)
+    merged = merged.astype(np.int32)
+    scores = [ordered[0]] * count
+    for threshold in ordered[1:]:
+        candidates, n_candidates = ndimage.label(conf > threshold, structure=EIGHT)
+        candidate_boxes = ndimage.find_objects(candidates)
+        merged_boxes = ndimage.find_objects(merged)
+        additions = []
+        for c in range(1, n_candidates + 1):
+            cbox = candidate_boxes[c - 1]
+            shares = False
+            for o, obox in enumerate(merged_boxes, start=1):
+                if obox is None:
+                    continue
+                r0, r1 = max(cbox[0].start, obox[0].start), min(cbox[0].stop, obox[0].stop)
+                c0, c1 = max(cbox[1].start, obox[1].start), min(cbox[1].stop, obox[1].stop)
+                if r0 >= r1 or c0 >= c1:
+                    continue
+                window = (slice(r0, r1), slice(c0, c1))
+                if np.any((candidates[window] == c) & (merged[window] == o)):
+                    shares = True
+                    break
+            if not shares:
+                additions.append(c)
+        for c in additions:
+            count += 1
+            merged[candidates == c] = count
+            scores.append(threshold)
+    return merged, scores
+
+
+def canonical(labels: np.ndarray, scores) -> tuple[np.ndarray, list[float]]:
+    """Number objects by first pixel in raster order, so two results compare exactly."""
+    flat = labels.ravel()
+    present, first = np.unique(flat, return_index=True)
+    order = [lab for _, lab in sorted(zip(first.tolist(), present.tolist())) if lab != 0]
+    lookup = np.zeros(int(flat.max()) + 1 if flat.size else 1, dtype=np.int64)
+    lookup[order] = np.arange(1, len(order) + 1)
+    return lookup[labels], [float(scores[lab - 1]) for lab in order]
+
+
+def random_masks(rng, n, shape, blobs=6):
+    """Per-diameter masks of disks whose radius drifts with the diameter index."""
+    rows, cols = np.indices(shape)
+    centres = rng.uniform(0, shape[0], size=(blobs, 2))
+    radii = rng.uniform(1, max(2.0, shape[0] / 5), size=blobs)
+    masks = []
+    for i in range(n):
+        labels = np.zeros(shape, dtype=np.int32)
+        for k, ((r, c), rad) in enumerate(zip(centres, radii)):
+            if rng.random() < 0.75:
+                scale = rng.uniform(0.5, 1.5)
+                labels[(rows + 0.5 - r) ** 2 + (cols + 0.5 - c) ** 2 <= (rad * scale) ** 2] = k + 1
+        noise = rng.random(shape) < 0.02
+        labels[noise & (labels == 0)] = blobs + 1
+        masks.append(labels)
+    return masks
+
+
+def assert_same(result, reference):
+    labels, scores = canonical(*result)
+    ref_labels, ref_scores = canonical(*reference)
+    np.testing.assert_array_equal(labels, ref_labels)
+    assert scores == ref_scores
+
+
+# ----------------------------------------------------------------------------- confidence
+def test_average_is_percent_of_diameters():
+    masks = [np.array([[1, 0], [3, 0]]), np.array([[1, 1], [0, 0]]), np.array([[0, 0], [7, 0]])]
+    conf = confidence_map(masks)
+    expected = 100 * np.array([[2, 1], [2, 0]]) / 3
+    np.testing.assert_allclose(conf, expected, rtol=1e-6)
+    assert conf.dtype == np.float32
+
+
+def test_sliding_window_is_best_window_mean():
+    rng = np.random.default_rng(3)
+    masks = [rng.random((6, 7)) < 0.4 for _ in range(9)]
+    stack = np.stack(masks).astype(float)
+    k = 3
+    windows = np.stack([stack[i: i + k].mean(axis=0) for i in range(9 - k + 1)])
+    np.testing.assert_allclose(confidence_map(masks, method="sliding_window", window=k),
+                               100 * windows.max(axis=0), rtol=1e-6)
+    # The full window is the average.
+    np.testing.assert_array_equal(confidence_map(masks, method="sliding_window", window=9),
+                                  confidence_map(masks))
+
+
+def test_inputs_are_not_mutated():
+    masks = [np.array([[True, False]]), np.array([[2, 0]])]
+    before = [m.copy() for m in masks]
+    detection_counts(masks)
+    for m, b in zip(masks, before):
+        np.testing.assert_array_equal(m, b)
+
+
+@pytest.mark.parametrize(
+    "kwargs, masks, words",
+    [
+        ({}, [], "empty"),
+        ({}, [np.zeros((4, 4)), np.zeros((4, 5))], "shape"),
+        ({"method": "median"}, [np.zeros((2, 2))], "sliding_window"),
+        ({"method": "sliding_window"}, [np.zeros((2, 2))], "window"),
+        ({"method": "sliding_window", "window": 3}, [np.zeros((2, 2))] * 2, "from 1 to 2"),
+        ({"window": 2}, [np.zeros((2, 2))] * 2, "only the sliding_window"),
+    ],
+)
+def test_bad_masks_or_options_are_user_errors(kwargs, masks, words):
+    with pytest.raises(UserError, match=words):
+        confidence_map(masks, **kwargs)
+
+
+@pytest.mark.parametrize("thresholds", [[20, 101], [-1, 5], [], ["x"]])
+def test_thresholds_outside_0_to_100_are_user_errors(thresholds):
+    with pytest.raises(UserError, match="threshold"):
+        merge_until(np.zeros((3, 3), np.float32), thresholds)
+
+
+# ----------------------------------------------------------------------------- merge
+def test_zero_threshold_keeps_every_detected_pixel():
+    conf = np.array([[0, 3, 0, 0], [0, 0, 0, 50]], dtype=np.float32)
+    labels, scores = merge_until(conf, [20, 0])
+    assert labels.tolist() == [[0, 1, 0, 0], [0, 0, 0, 2]]
+    assert scores.tolist() == [0.0, 20.0]
+
+
+def test_component_containing_higher_object_is_not_added():
+    # A low-confidence ring around a high core: the core enters at 20, the ring never does.
+    conf = np.full((7, 7), 5, dtype=np.float32)
+    conf[2:5, 2:5] = 40
+    labels, scores = merge_until(conf, DEFAULT_THRESHOLDS)
+    assert scores.tolist() == [20.0]
+    assert (labels > 0).sum() == 9
+
+
+def test_diagonal_pixels_are_connected():
+    conf = np.array([[30, 0], [0, 30]], dtype=np.float32)
+    labels, _ = merge_until(conf, [20])
+    assert labels.max() == 1
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_fast_merge_matches_algorithm1_fixed_seeds(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+    masks = random_masks(rng, n, (int(rng.integers(8, 48)), int(rng.integers(8, 48))))
+    conf = confidence_map(masks)
+    thresholds = DEFAULT_THRESHOLDS[: int(rng.integers(1, len(DEFAULT_THRESHOLDS) + 1))]
+    reference = algorithm1_reference(conf, thresholds)
+    assert_same(merge_until(conf, thresholds), reference)
+    assert_same(merge_until(detection_counts(masks), thresholds), reference)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    levels=st.integers(0, 12),
+    n=st.integers(1, 12),
+    shape=st.tuples(st.integers(1, 14), st.integers(1, 14)),
+    thresholds=st.lists(st.sampled_from([0, 0.5, 1, 3, 5, 8, 10, 15, 20, 33.5, 50, 80, 100]),
+                        min_size=1, max_size=6),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_fast_merge_matches_algorithm1_hypothesis(levels, n, shape, thresholds, seed):
+    rng = np.random.default_rng(seed)
+    counts = np.minimum(rng.integers(0, levels + 1, size=shape), n).astype(np.uint8)
+    exact = DetectionCounts(counts, n)
+    conf = exact.percent()
+    reference = algorithm1_reference(conf, thresholds)
+    assert_same(merge_until(conf, thresholds), reference)
+    assert_same(merge_until(exact, thresholds), reference)
+
+
+def test_merge_until_is_a_prefix_of_merging_further():
+    # Objects that entered at T or above do not depend on the thresholds below T, so
+    # "merge until T" equals the full merge filtered to scores >= T (the adapter relies on it).
+    rng = np.random.default_rng(7)
+    counts = detection_counts(random_masks(rng, 20, (40, 40)))
+    full_labels, full_scores = merge_until(counts, DEFAULT_THRESHOLDS)
+    for until in DEFAULT_THRESHOLDS:
+        labels, scores = merge_until(counts, [t for t in DEFAULT_THRESHOLDS if t >= until])
+        keep_ids = np.flatnonzero(full_scores >= until) + 1
+        filtered = np.where(np.isin(full_labels, keep_ids), full_labels, 0)
+        assert_same((labels, scores), (filtered, full_scores))
+
+
+def test_uint16_counts_past_255_masks():
+    masks = [np.ones((3, 3), bool)] * 300
+    counts = detection_counts(masks)
+    assert counts.counts.dtype == np.uint16 and counts.counts.max() == 300
+    labels, scores = merge_until(counts, [20])
+    assert labels.max() == 1 and scores.tolist() == [20.0]
+
+
+# ----------------------------------------------------------------------------- instances
+def _voronoi_disks(shape, centres, radii):
+    """Label image of disks; where disks overlap, each pixel goes to the relatively nearer one,
+    so touching particles are adjacent instances with no background between them (as
+    Cellpose draws them)."""
+    rows, cols = np.indices(shape)
+    labels = np.zeros(shape, dtype=np.int32)
+    best = np.full(shape, np.inf)
+    for k, ((r, c), rad) in enumerate(zip(centres, radii)):
+        rel = np.hypot(rows + 0.5 - r, cols + 0.5 - c) / rad
+        take = (rel <= 1) & (rel < best)
+        labels[take] = k + 1
+        best[take] = rel[take]
+    return labels
+
+
+def touching_disks(shape=(64, 96)):
+    """Two pairs of touching disks and one lone disk: (truth labels, centres, radii)."""
+    centres = np.array([[20, 20], [20, 38], [45, 60], [45, 78], [48, 20]])
+    radii = np.array([10.0, 10.0, 10.0, 10.0, 8.0])
+    return _voronoi_disks(shape, centres, radii), centres, radii
+
+
+def simulated_diameter_masks(truth, centres, radii, diameters, rng):
+    """Cellpose-like per-diameter instances: good near the true size, a touching pair fused
+    into one instance when the diameter is too large, misses far from the true size."""
+    masks = []
+    for d in diameters:
+        keep_c, keep_r, groups = [], [], []
+        for k, ((r, c), rad) in enumerate(zip(centres, radii)):
+            ratio = d / (2 * rad)
+            if not 0.5 < ratio < 2.0 or rng.random() < 0.15:
+                continue
+            scale = 1 + 0.1 * (ratio - 1) + rng.normal(0, 0.03)
+            keep_c.append((r, c))
+            keep_r.append(rad * scale)
+            fuse = ratio > 1.4 and k in (1, 3)  # the second of each touching pair
+            groups.append(groups[-1] if fuse and groups and k - 1 == last else len(groups))
+            last = k
+        labels = _voronoi_disks(truth.shape, keep_c, keep_r)
+        lookup = np.array([0] + [g + 1 for g in groups], dtype=np.int32)
+        masks.append(lookup[labels])
+    return masks
+
+
+def iou_match(truth: np.ndarray, labels: np.ndarray, threshold=0.5) -> tuple[int, int, int]:
+    """(true positives, predictions, truths) with IoU > threshold; IoU > 0.5 is one-to-one."""
+    t_ids = np.unique(truth[truth > 0])
+    p_ids = np.unique(labels[labels > 0])
+    tp = 0
+    for t in t_ids:
+        tm = truth == t
+        for p in np.unique(labels[tm]):
+            if p == 0:
+                continue
+            pm = labels == p
+            if (tm & pm).sum() / (tm | pm).sum() > threshold:
+                tp += 1
+    return tp, len(p_ids), len(t_ids)
+
+
+def test_instance_merge_keeps_touching_particles_apart_where_connected_fuses():
+    truth, centres, radii = touching_disks()
+    rng = np.random.default_rng(0)
+    masks = simulated_diameter_masks(truth, centres, radii, np.arange(10, 41, 2.0), rng)
+    results = {}
+    for merge in ("connected", "instances"):
+        labels, _ = merge_masks(masks, [20, 15, 10, 8, 5, 3, 1, 0], merge=merge)
+        tp, n_pred, n_truth = iou_match(truth, labels)
+        results[merge] = (tp / max(n_pred, 1), tp / n_truth)
+    # The binarized map fuses each touching pair: only the lone disk survives as a match.
+    assert results["connected"][1] <= 1 / 5
+    assert results["instances"] == (1.0, 1.0)
+
+
+def test_instance_merge_scores_are_share_of_diameters():
+    a = np.zeros((5, 10), np.int32)
+    a[1:4, 1:4] = 1
+    b = np.zeros_like(a)
+    masks = [a, a, a, b]  # found at 3 of 4 diameters: 75 %
+    labels, scores = merge_instances(masks, [80, 50, 0])
+    assert labels.max() == 1 and scores.tolist() == [50.0]
+
+
+# ----------------------------------------------------------------------------- diameters
+def test_diameter_range_parses_inclusive_stop():
+    assert parse_diameter_range("10:190:5").values()[-1] == 190.0
+    assert len(parse_diameter_range("10:190:5").values()) == 37
+
+
+@pytest.mark.parametrize("text", ["10:5:1", "0:10:2", "10:20", "a:b:c", "10:20:0", "-5:10:5"])
+def test_bad_diameter_ranges_are_user_errors(text):
+    with pytest.raises(UserError, match="--diameters"):
+        parse_diameter_range(text)
+
+
+def test_confidence_method_accepts_strings():
+    assert ConfidenceMethod("sliding_window") is ConfidenceMethod.SLIDING_WINDOW
