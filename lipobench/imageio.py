@@ -138,10 +138,13 @@ def _read_tiff(path: Path) -> np.ndarray:
     import tifffile
 
     try:
-        return tifffile.imread(path)
+        data = tifffile.imread(path)
     except Exception as exc:  # tifffile raises many types for a broken file
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(f"{path}: not a readable TIFF file ({reason}); re-export it") from None
+    if data.size == 0:
+        raise UserError(f"{path}: not a readable TIFF file (no pixels); re-export it")
+    return data
 
 
 def _read_cv2(path: Path) -> np.ndarray:
