@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "adapters",
     "info",
     "convert",
+    "run",
 )
 
 

@@ -1,0 +1,184 @@
+"""The result cache: content-addressed folders that make a killed run resumable.
+
+Every expensive step is stored under a key, the sha256 of a canonical JSON of everything that
+decides its result (adapter, tool version, parameters, data fingerprint). Layout under the
+cache root (``OUT/cache`` for a run)::
+
+    train/<key>/            the train workdir: native/ (ground truth in the tool's format),
+                            model/ (whatever the tool writes), done.json (written last)
+    predict-work/<key>/     the predict workdir shared by every PREDICT combination of one
+                            (model, image set), as adapters/base.py promises
+    predict/<key>/          one <image>.npz per micrograph (see :func:`save_regions`) and
+                            done.json; created by renaming a finished temporary folder
+
+A train entry counts as finished only once ``done.json`` exists, and that file is written
+atomically as the last step, so a run killed mid-training leaves an entry without it, which
+the next run wipes and redoes. A predict entry appears all at once (:func:`atomic_dir`).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import math
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lipobench.fsutil import atomic_dir, atomic_path, atomic_write_text
+from lipobench.regions import RegionKind, RegionSet
+
+__all__ = ["canonical_json", "sha256_key", "Cache", "save_regions", "load_regions"]
+
+DONE = "done.json"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return _plain(value.value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        return _plain(value.item())
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, float):
+        if value.is_integer() and math.isfinite(value):
+            # 30 and 30.0 are the same parameter to every tool: one key for both.
+            return int(value)
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "model_dump"):
+        return _plain(value.model_dump(mode="json"))
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace; enums, paths and numpy values made plain.
+
+    >>> canonical_json({"b": 1.0, "a": [np.int64(2), "x"]})
+    '{"a":[2,"x"],"b":1}'
+    """
+    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def sha256_key(*parts: Any) -> str:
+    """The sha256 hex digest of the canonical JSON of ``parts``.
+
+    >>> sha256_key("log", {"threshold": 0.2}) == sha256_key("log", {"threshold": 0.2})
+    True
+    >>> len(sha256_key("x"))
+    64
+    """
+    return hashlib.sha256(canonical_json(list(parts)).encode("utf-8")).hexdigest()
+
+
+class Cache:
+    """Finished train and predict results under ``root``; see the module text for the layout."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    # -------------------------------------------------------------- train
+    def train_dir(self, key: str) -> Path:
+        return self.root / "train" / key
+
+    def train_done(self, key: str) -> dict[str, Any] | None:
+        """The record of a finished training, or None."""
+        return _read_done(self.train_dir(key))
+
+    def start_train(self, key: str) -> Path:
+        """An empty train workdir; leftovers of an unfinished attempt are removed."""
+        folder = self.train_dir(key)
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        return folder
+
+    def finish_train(self, key: str, record: Mapping[str, Any]) -> None:
+        atomic_write_text(self.train_dir(key) / DONE, canonical_json(record))
+
+    # -------------------------------------------------------------- predict
+    def predict_workdir(self, key: str) -> Path:
+        folder = self.root / "predict-work" / key
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def predict_dir(self, key: str) -> Path:
+        return self.root / "predict" / key
+
+    def predict_done(self, key: str) -> dict[str, Any] | None:
+        """The record of a finished prediction, or None."""
+        return _read_done(self.predict_dir(key))
+
+    def store_predictions(self, key: str, names, regions, record: Mapping[str, Any]) -> Path:
+        """Write one npz per image and the record, all appearing at once."""
+        with atomic_dir(self.predict_dir(key)) as tmp:
+            for name, region_set in zip(names, regions, strict=True):
+                save_regions(tmp / f"{name}.npz", region_set)
+            (tmp / DONE).write_text(canonical_json(record), encoding="utf-8")
+        return self.predict_dir(key)
+
+    def load_predictions(self, key: str, names) -> list[RegionSet]:
+        folder = self.predict_dir(key)
+        return [load_regions(folder / f"{name}.npz") for name in names]
+
+
+def _read_done(folder: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((folder / DONE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+        return None
+
+
+# ------------------------------------------------------------------ region files
+
+
+def save_regions(path: str | Path, regions: RegionSet) -> Path:
+    """Write a RegionSet to an ``.npz`` (atomically): kind, image_shape, its table, scores.
+
+    Keys: ``kind`` (``"mask"``, ``"box"`` or ``"circle"``), ``image_shape`` (rows, cols),
+    ``labels`` or ``boxes`` or ``circles`` (see :mod:`lipobench.regions`), and ``scores`` when
+    the regions are scored.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.npz"
+    >>> circles = RegionSet.from_circles([[5, 6, 2]], image_shape=(16, 16), scores=[0.7])
+    >>> back = load_regions(save_regions(path, circles))
+    >>> back.kind.value, back.circles.tolist(), back.scores.tolist()
+    ('circle', [[5.0, 6.0, 2.0]], [0.7])
+    """
+    arrays: dict[str, Any] = {"kind": np.array(regions.kind.value),
+                              "image_shape": np.asarray(regions.image_shape, dtype=np.int64)}
+    if regions.kind is RegionKind.MASK:
+        arrays["labels"] = regions.labels
+    elif regions.kind is RegionKind.BOX:
+        arrays["boxes"] = regions.boxes
+    else:
+        arrays["circles"] = regions.circles
+    if regions.scores is not None:
+        arrays["scores"] = regions.scores
+    with atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+    return Path(path)
+
+
+def load_regions(path: str | Path) -> RegionSet:
+    """Read a RegionSet written by :func:`save_regions`."""
+    with np.load(path, allow_pickle=False) as data:
+        kind = RegionKind(str(data["kind"]))
+        shape = tuple(int(v) for v in data["image_shape"])
+        scores = data["scores"] if "scores" in data.files else None
+        if kind is RegionKind.MASK:
+            return RegionSet.from_labels(data["labels"], scores=scores)
+        if kind is RegionKind.BOX:
+            return RegionSet.from_boxes(data["boxes"], image_shape=shape, scores=scores)
+        return RegionSet.from_circles(data["circles"], image_shape=shape, scores=scores)

@@ -1,0 +1,54 @@
+"""``lipobench run EXPERIMENT``: run an experiment file, resumably, and write its results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from lipobench.cli._app import app
+from lipobench.errors import UserError
+
+
+@app.command("run")
+def run_command(
+    experiment: Path = typer.Argument(..., help="Experiment file (TOML), e.g. experiments/quick.toml."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: the "
+                                       "experiment's output, else results/<name>)."),
+    executor: Optional[str] = typer.Option(None, "--executor",
+                                           help="local (default) or dask."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1,
+                                          help="Dask LocalCluster worker processes."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler",
+                                            help="Address of a running Dask scheduler."),
+    only: Optional[list[str]] = typer.Option(None, "--only", help="Run only this method "
+                                             "(an experiment table name); repeatable."),
+    fresh: bool = typer.Option(False, "--fresh", help="Delete the cache first: rerun everything."),
+) -> int:
+    """Run every configuration of EXPERIMENT; finished tasks are reused from the cache."""
+    from lipobench.executors import from_config
+    from lipobench.experiment import ExecutorKind, load_experiment
+    from lipobench.plugins import load_registry
+    from lipobench.runner import run_experiment
+
+    kind = None
+    if executor is not None:
+        try:
+            kind = ExecutorKind(executor)
+        except ValueError:
+            raise UserError(f"--executor {executor}: unknown executor; use local or dask") \
+                from None
+    if kind is ExecutorKind.LOCAL and (workers or scheduler):
+        raise UserError("--workers and --scheduler need --executor dask; add it or drop them")
+    if workers and scheduler:
+        raise UserError("--workers starts a local cluster and --scheduler joins one; "
+                        "give only one of them")
+    registry = load_registry()
+    spec = load_experiment(experiment, registry, only=only)
+    chosen = from_config(spec.executor, kind=kind, workers=workers, scheduler=scheduler)
+    result = run_experiment(spec, out=out, executor=chosen, registry=registry, fresh=fresh)
+    counts = result.counts
+    typer.echo(f"{counts['done']} tasks ({counts['cached']} cached, {counts['failed']} failed); "
+               f"results in {result.out}")
+    return 1 if counts["failed"] else 0

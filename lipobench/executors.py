@@ -1,0 +1,173 @@
+"""Executors: where the runner's tasks run. The same jobs, the same cache, the same results.
+
+- :class:`LocalExecutor` runs every job in this process, each predict job right after the
+  training it needs.
+- :class:`DaskExecutor` submits them to a ``dask.distributed`` cluster: a ``LocalCluster``
+  of ``workers`` processes with one thread each, or an existing scheduler (``tcp://...``),
+  which covers dask-jobqueue clusters on HPC (start the cluster there, pass its address).
+
+A job is a module-level function and picklable arguments (:mod:`lipobench.runner` tasks);
+its dependencies' outcomes are passed after them. Jobs never raise for a failing tool: they
+return an :class:`~lipobench.runner.Outcome` with status ``failed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lipobench.errors import UserError
+from lipobench.experiment import ExecutorConfig, ExecutorKind
+
+__all__ = ["Job", "jobs_for", "LocalExecutor", "DaskExecutor", "from_config", "Progress"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """``fn(*args, *outcomes of deps)``, identified by ``key``."""
+
+    key: str
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    deps: tuple[str, ...] = ()
+    label: str = ""
+
+
+def jobs_for(plan, context) -> list[Job]:
+    """The plan's tasks as jobs, each predict job listed right after its train job."""
+    from lipobench.runner import run_predict_task, run_train_task
+
+    by_train: dict[str, list] = {}
+    for task in plan.predict_tasks.values():
+        by_train.setdefault(task.train_key, []).append(task)
+    jobs = []
+    for key, task in plan.train_tasks.items():
+        jobs.append(Job(key, run_train_task, (task, context), (), task.task_id))
+        for predict in by_train.get(key, []):
+            jobs.append(Job(predict.key, run_predict_task, (predict, context), (key,),
+                            predict.task_id))
+    return jobs
+
+
+class Progress:
+    """A rich progress bar counting tasks done, cached and failed, plus one-line notes."""
+
+    def __init__(self, console=None):
+        from rich.console import Console
+
+        self.console = console or Console(stderr=True)
+        self._counts = {"done": 0, "cached": 0, "failed": 0}
+        self._bar = None
+        self._task = None
+
+    def start(self, total: int) -> None:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress,
+                                   TextColumn, TimeElapsedColumn)
+
+        self._bar = RichProgress(TextColumn("tasks"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+                                 console=self.console, transient=False)
+        self._task = self._bar.add_task("tasks", total=total, status=self._status())
+        self._bar.start()
+
+    def _status(self) -> str:
+        c = self._counts
+        return f"done {c['done']}  cached {c['cached']}  failed {c['failed']}"
+
+    def advance(self, label: str, outcome) -> None:
+        self._counts["done"] += 1
+        if outcome.cached:
+            self._counts["cached"] += 1
+        if outcome.status != "ok":
+            self._counts["failed"] += 1
+            self.note(f"[red]failed[/red] {label}: {outcome.error}"
+                      + (f" (log: {outcome.log_file})" if outcome.log_file else ""))
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, status=self._status())
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def note(self, text: str) -> None:
+        self.console.print(text, highlight=False, soft_wrap=True)
+
+    def counts(self) -> dict[str, int]:
+        return dict(self._counts)
+
+
+class LocalExecutor:
+    """Run jobs one after another in this process."""
+
+    def run(self, jobs: Sequence[Job], progress: Progress) -> dict[str, Any]:
+        outcomes: dict[str, Any] = {}
+        progress.start(len(jobs))
+        try:
+            for job in jobs:
+                outcome = job.fn(*job.args, *(outcomes[d] for d in job.deps))
+                outcomes[job.key] = outcome
+                progress.advance(job.label, outcome)
+        finally:
+            progress.stop()
+        return outcomes
+
+
+class DaskExecutor:
+    """Run jobs on a dask.distributed cluster: a new LocalCluster, or ``scheduler``'s."""
+
+    def __init__(self, *, workers: int = 2, scheduler: str | None = None):
+        self.workers = workers
+        self.scheduler = scheduler
+
+    def _client(self):
+        from distributed import Client, LocalCluster
+
+        if self.scheduler:
+            try:
+                return Client(self.scheduler, timeout="30s"), None
+            except (OSError, TimeoutError) as exc:
+                raise UserError(f"--scheduler {self.scheduler}: cannot reach the Dask scheduler "
+                                f"({exc}); check the address or start the cluster") from None
+        cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        return Client(cluster), cluster
+
+    def run(self, jobs: Sequence[Job], progress: Progress) -> dict[str, Any]:
+        from distributed import as_completed
+
+        client, cluster = self._client()
+        try:
+            futures = {}
+            labels = {}
+            for job in jobs:
+                deps = [futures[d] for d in job.deps]
+                future = client.submit(job.fn, *job.args, *deps, key=f"{job.label}-{job.key}",
+                                       pure=False)
+                futures[job.key] = future
+                labels[future.key] = (job.key, job.label)
+            progress.start(len(jobs))
+            outcomes = {}
+            try:
+                for future in as_completed(list(futures.values())):
+                    key, label = labels[future.key]
+                    outcomes[key] = future.result()
+                    progress.advance(label, outcomes[key])
+            finally:
+                progress.stop()
+            return outcomes
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def from_config(config: ExecutorConfig, *, kind: ExecutorKind | None = None,
+                workers: int | None = None, scheduler: str | None = None):
+    """The executor an experiment's ``[executor]`` table asks for, command-line flags first."""
+    kind = ExecutorKind(kind or (ExecutorKind.DASK if scheduler else config.kind))
+    if kind is ExecutorKind.LOCAL:
+        return LocalExecutor()
+    return DaskExecutor(workers=workers or config.workers,
+                        scheduler=scheduler or config.scheduler)

@@ -1,0 +1,609 @@
+"""Experiment files: what to benchmark, on which data, with which parameter grids.
+
+An experiment is a TOML file validated by pydantic models that forbid unknown keys::
+
+    name = "quick"                       # optional; defaults to the file's stem
+    output = "results/quick"             # optional; relative to the working directory
+    iou_thresholds = [0.5, 0.75]         # optional; default 0.50, 0.55, ..., 0.95
+
+    [dataset]                            # a folder holding dataset.toml ...
+    path = "data/lnp"                    # (relative to the experiment file)
+    # ... or a synthetic preset, generated once and cached under the output folder:
+    # synthetic = { preset = "quick", seed = 0 }
+
+    [split]                              # the dataset's own train/test split ...
+    mode = "dataset"
+    # ... or k-fold cross-validation over every image:
+    # mode = "kfold", k = 5, seed = 0
+
+    [executor]
+    kind = "local"                       # or "dask", with workers = N or scheduler = "tcp://..."
+
+    [tools.cryolo]                       # options for an adapter's constructor (optional)
+
+    [methods.cellpose]                   # a method; "adapter" defaults to the table's name
+    n_epochs = 100                       # one value ...
+    diameter = [                         # ... or a grid, values derived from training truth
+        { derive = "diameter", statistic = "quantile", q = 0.5 },
+        { derive = "diameter", statistic = "quantile", q = 0.25 },
+        30.0,
+    ]
+
+A parameter the file does not name takes its adapter's default (the first value of the
+adapter's grid). Derived values (:class:`Derived`) are computed per fold from the ground truth
+of that fold's training images (:func:`training_statistics`), so no test image leaks into them.
+
+:func:`load_experiment` reads and checks a file against the installed adapters before any
+work: every mistake is one :class:`~lipobench.errors.UserError` line naming the file and key.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import math
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import numpy as np
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from lipobench.adapters.base import Stage
+from lipobench.cache import canonical_json, sha256_key
+from lipobench.errors import UserError
+
+__all__ = [
+    "Quantity",
+    "Statistic",
+    "Derived",
+    "SyntheticSource",
+    "DatasetConfig",
+    "DatasetSplit",
+    "KFoldSplit",
+    "ExecutorKind",
+    "ExecutorConfig",
+    "MethodConfig",
+    "Experiment",
+    "Configuration",
+    "DEFAULT_IOU_THRESHOLDS",
+    "load_experiment",
+    "parse_experiment",
+    "check_experiment",
+    "expand_configurations",
+    "training_statistics",
+    "resolve_parameters",
+]
+
+#: The paper's COCO-style thresholds, 0.50 to 0.95 in steps of 0.05.
+DEFAULT_IOU_THRESHOLDS = tuple(round(0.5 + 0.05 * k, 2) for k in range(10))
+
+
+class Quantity(str, enum.Enum):
+    """A ground-truth quantity a parameter can be derived from.
+
+    ``diameter`` is Cellpose's ``2 * sqrt(area / pi)`` of each mask; ``radius`` is the radius
+    of each particle's minimal enclosing circle (Topaz's scoring shape); ``box_size`` is the
+    longer side of each particle's tight box (crYOLO's square boxes); ``count_per_image`` is the
+    number of particles in each training image.
+    """
+
+    DIAMETER = "diameter"
+    RADIUS = "radius"
+    BOX_SIZE = "box_size"
+    COUNT_PER_IMAGE = "count_per_image"
+
+
+class Statistic(str, enum.Enum):
+    """How a derived parameter summarises its quantity."""
+
+    MEAN = "mean"
+    MEDIAN = "median"
+    QUANTILE = "quantile"
+
+
+class _Strict(BaseModel):
+    """Base of every experiment model: unknown keys are refused, naming the allowed ones."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown_keys(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            allowed = sorted(cls.model_fields)
+            unknown = [key for key in data if key not in cls.model_fields]
+            if unknown:
+                raise PydanticCustomError(
+                    "unknown_key", "unknown key; allowed: {allowed}",
+                    {"key": str(unknown[0]), "allowed": ", ".join(allowed)},
+                )
+        return data
+
+
+class Derived(_Strict):
+    """A parameter value computed from the training ground truth of each fold.
+
+    ``value = statistic(quantity) * scale``, rounded to an integer when ``round_to_int``.
+
+    Examples
+    --------
+    >>> d = Derived(derive=Quantity.DIAMETER, statistic=Statistic.QUANTILE, q=0.25)
+    >>> d.resolve({Quantity.DIAMETER: np.array([10.0, 20.0, 30.0, 40.0, 50.0])})
+    20.0
+    >>> Derived(derive="radius", scale=0.9, round_to_int=True).resolve(
+    ...     {Quantity.RADIUS: np.array([10.0, 12.0, 30.0])})
+    11
+    >>> d.label()
+    'q0.25(diameter)'
+    """
+
+    derive: Quantity
+    statistic: Statistic = Statistic.MEDIAN
+    q: float | None = Field(default=None, ge=0.0, le=1.0)
+    scale: float = Field(default=1.0, gt=0.0)
+    round_to_int: bool = False
+
+    @model_validator(mode="after")
+    def _q_with_quantile(self) -> Derived:
+        if self.statistic is Statistic.QUANTILE and self.q is None:
+            raise ValueError('statistic = "quantile" needs q (between 0 and 1), e.g. q = 0.25')
+        if self.statistic is not Statistic.QUANTILE and self.q is not None:
+            raise ValueError(f'q is only used with statistic = "quantile", not '
+                             f'"{self.statistic.value}"; remove q or change the statistic')
+        return self
+
+    def resolve(self, statistics: Mapping[Quantity, np.ndarray]) -> float | int:
+        """The value for one fold, from :func:`training_statistics` of its training images."""
+        values = np.asarray(statistics[self.derive], dtype=np.float64)
+        if values.size == 0:
+            raise UserError(
+                f"cannot derive a parameter from {self.derive.value}: the training images hold "
+                "no ground-truth particles; label the training set or give a literal value"
+            )
+        if self.statistic is Statistic.MEAN:
+            value = float(values.mean())
+        elif self.statistic is Statistic.MEDIAN:
+            value = float(np.median(values))
+        else:
+            value = float(np.quantile(values, self.q))
+        value *= self.scale
+        return int(round(value)) if self.round_to_int else round(value, 6)
+
+    def label(self) -> str:
+        """A short human-readable description, for tables and plots (never parsed)."""
+        if self.statistic is Statistic.QUANTILE:
+            text = f"q{self.q:g}({self.derive.value})"
+        else:
+            text = f"{self.statistic.value}({self.derive.value})"
+        if self.scale != 1.0:
+            text = f"{self.scale:g}*{text}"
+        return f"round({text})" if self.round_to_int else text
+
+
+def _literal(value: Any) -> Any:
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    raise PydanticCustomError(
+        "parameter_value",
+        "expected a number, a string, true/false, or a derived-value table "
+        "(derive = ..., statistic = ...); got {got}",
+        {"got": type(value).__name__},
+    )
+
+
+def _value_kind(value: Any) -> str:
+    return "<derived>" if isinstance(value, (Mapping, Derived)) else "<value>"
+
+
+#: One parameter value: a literal, or a value derived from the training ground truth.
+ParamValue = Annotated[
+    Union[
+        Annotated[Derived, Tag("<derived>")],
+        Annotated[Any, AfterValidator(_literal), Tag("<value>")],
+    ],
+    Discriminator(_value_kind),
+]
+
+#: A method parameter in the file: one value, or a list of values to sweep.
+ParamGrid = Annotated[
+    Union[Annotated[list[ParamValue], Tag("<grid>")], Annotated[ParamValue, Tag("<one>")]],
+    Discriminator(lambda v: "<grid>" if isinstance(v, list) else "<one>"),
+]
+
+
+class SyntheticSource(_Strict):
+    """A dataset drawn by :func:`lipobench.synth.make_dataset` (cached under the output)."""
+
+    preset: str = "quick"
+    seed: int = 0
+    n_images: int | None = Field(default=None, ge=2)
+    size: int | None = Field(default=None, ge=16)
+    pixel_size_nm: float | None = Field(default=None, gt=0.0)
+
+
+class DatasetConfig(_Strict):
+    """Either ``path`` (a dataset folder) or ``synthetic`` (a preset and seed)."""
+
+    path: Path | None = None
+    synthetic: SyntheticSource | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DatasetConfig:
+        if (self.path is None) == (self.synthetic is None):
+            raise ValueError('give exactly one of path = "FOLDER" or synthetic = { preset = ... }')
+        return self
+
+
+class DatasetSplit(_Strict):
+    """Train on the dataset's ``train`` images, test on its ``test`` images (one fold)."""
+
+    mode: Literal["dataset"] = "dataset"
+    train: str = "train"
+    test: str = "test"
+
+
+class KFoldSplit(_Strict):
+    """k-fold cross-validation over every image of the dataset, shuffled with ``seed``."""
+
+    mode: Literal["kfold"]
+    k: int = Field(ge=2)
+    seed: int = 0
+
+
+SplitConfig = Annotated[Union[DatasetSplit, KFoldSplit], Field(discriminator="mode")]
+
+
+class ExecutorKind(str, enum.Enum):
+    """Where tasks run: in this process, or on a dask.distributed cluster."""
+
+    LOCAL = "local"
+    DASK = "dask"
+
+
+class ExecutorConfig(_Strict):
+    """The executor; ``workers`` starts a LocalCluster, ``scheduler`` joins an existing one."""
+
+    kind: ExecutorKind = ExecutorKind.LOCAL
+    workers: int = Field(default=2, ge=1)
+    scheduler: str | None = None
+
+
+class MethodConfig(_Strict):
+    """One method table: the adapter it runs and its parameter grids (every other key)."""
+
+    adapter: str | None = None
+    params: dict[str, ParamGrid] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown_keys(cls, data: Any) -> Any:
+        # Every key but "adapter" is a parameter; the adapter decides which exist.
+        if isinstance(data, Mapping):
+            reserved = {"adapter"}
+            data = {"adapter": data.get("adapter"),
+                    "params": {k: v for k, v in data.items() if k not in reserved}}
+        return data
+
+
+class Experiment(_Strict):
+    """A whole experiment file, validated but not yet checked against the adapters."""
+
+    name: str | None = None
+    output: Path | None = None
+    iou_thresholds: list[Annotated[float, Field(ge=0.0, lt=1.0)]] = Field(
+        default_factory=lambda: list(DEFAULT_IOU_THRESHOLDS), min_length=1)
+    dataset: DatasetConfig
+    split: SplitConfig = Field(default_factory=DatasetSplit)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    tools: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    methods: dict[str, MethodConfig] = Field(min_length=1)
+
+    #: Where the file was read from (set by :func:`load_experiment`; not a TOML key).
+    source: Path | None = Field(default=None, exclude=True)
+
+    @property
+    def label(self) -> str:
+        """The experiment's name: ``name``, else the file's stem."""
+        if self.name:
+            return self.name
+        return self.source.stem if self.source is not None else "experiment"
+
+    def dataset_path(self) -> Path | None:
+        """The dataset folder, resolved against the experiment file's folder."""
+        path = self.dataset.path
+        if path is None:
+            return None
+        path = Path(path).expanduser()
+        if not path.is_absolute() and self.source is not None:
+            path = self.source.parent / path
+        return path
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def _where(source: Path | str) -> str:
+    return str(source)
+
+
+def _format_error(source: str, error: Mapping[str, Any]) -> str:
+    loc = [str(part) for part in error["loc"]
+           if not (isinstance(part, str) and part.startswith("<"))]
+    # MethodConfig keeps parameters under "params"; the file has them directly in the table.
+    if len(loc) >= 3 and loc[0] == "methods" and loc[2] == "params":
+        del loc[2]
+    if error["type"] == "unknown_key":
+        loc.append(error["ctx"]["key"])
+    message = error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    if error["type"] == "missing":
+        message = "missing key; add it"
+    if error["type"] == "union_tag_invalid" and loc[-1:] == ["split"]:
+        message = 'unknown split mode; use mode = "dataset" or mode = "kfold"'
+    path = ".".join(loc) or "(top level)"
+    return f"{source}: {path}: {message}"
+
+
+def parse_experiment(data: Mapping[str, Any], *, source: Path | str = "experiment") -> Experiment:
+    """Validate a parsed TOML mapping; a mistake raises one UserError line naming the key.
+
+    >>> exp = parse_experiment({"dataset": {"synthetic": {"preset": "quick"}},
+    ...                         "methods": {"log": {"threshold": [0.1, 0.2]}}})
+    >>> exp.methods["log"].params["threshold"], exp.iou_thresholds[:3]
+    ([0.1, 0.2], [0.5, 0.55, 0.6])
+    >>> parse_experiment({"dataset": {"path": "d"}, "methods": {"log": {}}, "ouput": "x"},
+    ...                  source="x.toml")
+    Traceback (most recent call last):
+    ...
+    lipobench.errors.UserError: x.toml: ouput: unknown key; allowed: dataset, executor, ...
+    """
+    try:
+        experiment = Experiment.model_validate(dict(data))
+    except ValidationError as exc:
+        raise UserError(_format_error(_where(source), exc.errors()[0])) from None
+    if isinstance(source, Path):
+        experiment = experiment.model_copy(update={"source": source})
+    return experiment
+
+
+def load_experiment(path: str | Path, registry=None, *, only: Sequence[str] | None = None
+                    ) -> Experiment:
+    """Read, validate and (given a registry) check an experiment file before any work.
+
+    ``only`` keeps just the named methods (table names). Raises :class:`UserError`.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such experiment file; check the path "
+                        "(see experiments/ for examples)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read the experiment file ({exc}); "
+                        "give a readable UTF-8 TOML file") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: not valid TOML ({exc}); fix the syntax there") from None
+    experiment = parse_experiment(data, source=path)
+    if only:
+        unknown = [name for name in only if name not in experiment.methods]
+        if unknown:
+            raise UserError(f"--only {unknown[0]}: no such method in {path}; "
+                            f"methods: {', '.join(experiment.methods)}")
+        experiment = experiment.model_copy(
+            update={"methods": {k: v for k, v in experiment.methods.items() if k in only}})
+    if registry is not None:
+        check_experiment(experiment, registry)
+    return experiment
+
+
+# ---------------------------------------------------------------------------- checking
+
+
+def _adapter_name(label: str, method: MethodConfig) -> str:
+    return method.adapter or label
+
+
+def _kinds(values: Sequence[Any]) -> set[type]:
+    return {bool if isinstance(v, bool) else int if isinstance(v, int)
+            else float if isinstance(v, float) else str if isinstance(v, str) else object
+            for v in values}
+
+
+def _check_type(where: str, value: Any, defaults: Sequence[Any]) -> None:
+    expected = _kinds(defaults)
+    if object in expected:
+        return
+    numeric = expected & {int, float}
+    if isinstance(value, Derived):
+        if not numeric:
+            raise UserError(f"{where}: a derived value needs a numeric parameter, but this one "
+                            f"takes {_type_names(expected)}; give a literal value")
+        if numeric == {int} and not value.round_to_int:
+            raise UserError(f"{where}: this parameter takes integers; add round_to_int = true "
+                            "to the derived value")
+        return
+    (kind,) = _kinds([value])
+    if kind in expected or (kind is int and float in expected):
+        return
+    raise UserError(f"{where}: {value!r} has the wrong type; this parameter takes "
+                    f"{_type_names(expected)} (default {defaults[0]!r})")
+
+
+def _type_names(kinds: set[type]) -> str:
+    names = {bool: "true/false", int: "integers", float: "numbers", str: "strings"}
+    return " or ".join(sorted(names[k] for k in kinds))
+
+
+def check_experiment(experiment: Experiment, registry) -> None:
+    """Check methods, parameters, grids and tool options against the installed adapters.
+
+    Raises one :class:`UserError` naming the file and key of the first mistake; nothing is
+    read or written.
+    """
+    where = _where(experiment.source or "experiment")
+    for tool, options in experiment.tools.items():
+        if tool not in registry:
+            raise UserError(f"{where}: tools.{tool}: unknown method; known: "
+                            f"{', '.join(registry.names())}")
+        try:
+            registry.get(tool, **options)
+        except UserError as exc:
+            raise UserError(f"{where}: tools.{tool}: {exc}") from None
+    for label, method in experiment.methods.items():
+        name = _adapter_name(label, method)
+        if name not in registry:
+            key = f"methods.{label}.adapter" if method.adapter else f"methods.{label}"
+            raise UserError(f"{where}: {key}: unknown method {name!r}; known: "
+                            f"{', '.join(registry.names())}")
+        parameters = registry.entry(name).adapter_cls.parameters
+        for key, grid in method.params.items():
+            path = f"methods.{label}.{key}"
+            if key not in parameters:
+                allowed = ", ".join(["adapter", *sorted(parameters)])
+                raise UserError(f"{where}: {path}: unknown key; allowed: {allowed}")
+            values = grid if isinstance(grid, list) else [grid]
+            if not values:
+                raise UserError(f"{where}: {path}: empty grid; give at least one value")
+            for index, value in enumerate(values):
+                at = f"{where}: {path}" + (f".{index}" if isinstance(grid, list) else "")
+                _check_type(at, value, parameters[key].grid)
+    # A grid of this size is a typo, not a benchmark; refuse it before any work.
+    count = len(expand_configurations(experiment, registry))
+    if count > 10_000:
+        raise UserError(f"{where}: methods: {count} configurations; shrink the parameter grids")
+
+
+# ---------------------------------------------------------------------------- configurations
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """One point of one method's grid, before derived values are resolved for a fold.
+
+    ``spec`` maps every parameter of the adapter to a literal or a :class:`Derived`.
+    ``config_id`` is stable across runs: the method label and a hash of the spec.
+    """
+
+    method: str
+    adapter: str
+    spec: Mapping[str, Any]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def spec_json(self) -> str:
+        """The spec as canonical JSON (derived values as their tables)."""
+        return canonical_json({k: _jsonable(v) for k, v in self.spec.items()})
+
+    @property
+    def config_id(self) -> str:
+        return f"{self.method}-{sha256_key(self.adapter, self.spec_json)[:10]}"
+
+    def label(self) -> str:
+        """``key=value`` pairs of the parameters that vary, derived ones by their label."""
+        return ", ".join(f"{k}={v.label() if isinstance(v, Derived) else v}"
+                         for k, v in sorted(self.spec.items()))
+
+    @property
+    def derives(self) -> bool:
+        return any(isinstance(v, Derived) for v in self.spec.values())
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Derived):
+        return value.model_dump(mode="json")
+    return value
+
+
+def expand_configurations(experiment: Experiment, registry) -> list[Configuration]:
+    """Every configuration: the Cartesian product of each method's grids, defaults filled in.
+
+    Parameters the file does not name take the adapter's default, the first value of its grid.
+    """
+    configurations = []
+    for label, method in experiment.methods.items():
+        name = _adapter_name(label, method)
+        parameters = registry.entry(name).adapter_cls.parameters
+        keys = sorted(parameters)
+        grids = []
+        for key in keys:
+            grid = method.params.get(key, [parameters[key].grid[0]])
+            grids.append(grid if isinstance(grid, list) else [grid])
+        options = experiment.tools.get(name, {})
+        for combo in itertools.product(*grids):
+            configurations.append(Configuration(label, name, dict(zip(keys, combo)), options))
+    return configurations
+
+
+# ---------------------------------------------------------------------------- derivation
+
+
+def training_statistics(truths: Sequence[Any]) -> dict[Quantity, np.ndarray]:
+    """Every derivable quantity over the ground-truth RegionSets of the training images.
+
+    >>> from lipobench.regions import RegionSet
+    >>> labels = np.zeros((20, 20), dtype=np.int32); labels[2:6, 2:10] = 1
+    >>> stats = training_statistics([RegionSet.from_labels(labels)])
+    >>> stats[Quantity.BOX_SIZE].tolist(), stats[Quantity.COUNT_PER_IMAGE].tolist()
+    ([8.0], [1.0])
+    """
+    diameters, radii, boxes, counts = [], [], [], []
+    for truth in truths:
+        if truth is None:
+            continue
+        counts.append(float(len(truth)))
+        if len(truth) == 0:
+            continue
+        diameters.append(truth.equivalent_diameters())
+        radii.append(truth.to_circles().circles[:, 2])
+        b = truth.to_boxes().boxes
+        boxes.append(np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]))
+
+    def join(parts):
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    return {Quantity.DIAMETER: join(diameters), Quantity.RADIUS: join(radii),
+            Quantity.BOX_SIZE: join(boxes), Quantity.COUNT_PER_IMAGE: np.asarray(counts, float)}
+
+
+def resolve_parameters(spec: Mapping[str, Any],
+                       statistics: Mapping[Quantity, np.ndarray] | None) -> dict[str, Any]:
+    """The spec with every :class:`Derived` replaced by its value for one fold.
+
+    >>> resolve_parameters({"a": 1, "b": Derived(derive="count_per_image", statistic="mean")},
+    ...                    {Quantity.COUNT_PER_IMAGE: np.array([2.0, 4.0])})
+    {'a': 1, 'b': 3.0}
+    """
+    resolved = {}
+    for key, value in spec.items():
+        if isinstance(value, Derived):
+            if statistics is None:
+                raise ValueError(f"parameter {key} is derived but no training statistics given")
+            value = value.resolve(statistics)
+        elif isinstance(value, float) and math.isfinite(value):
+            value = float(value)
+        resolved[key] = value
+    return resolved
+
+
+def stage_split(adapter_cls, params: Mapping[str, Any]) -> dict[Stage, dict[str, Any]]:
+    """Group resolved parameters by the stage the adapter declares for each."""
+    groups: dict[Stage, dict[str, Any]] = {stage: {} for stage in Stage}
+    for key, value in params.items():
+        groups[adapter_cls.parameters[key].stage][key] = value
+    return groups

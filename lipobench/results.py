@@ -1,0 +1,177 @@
+"""The results table: one tidy row per configuration, fold, test image and IoU threshold.
+
+Files written under the run's output folder (layout in :mod:`lipobench.runner`):
+
+``results.parquet`` and ``results.csv``, columns:
+
+- ``experiment``, ``method`` (the experiment's table name), ``adapter``, ``region_kind``,
+  ``config_id`` (stable: method and a hash of the parameter spec), ``config_label``
+  (readable, derived values named like ``q0.25(diameter)``);
+- ``params`` (JSON of the values resolved for this fold), ``param_spec`` (JSON of the values
+  as written, derived ones as their tables), and one ``param.<name>`` column per parameter
+  holding the resolved value;
+- ``fold``, ``image``, ``iou_threshold``, ``tp``, ``fp``, ``fn``, ``n_true``, ``n_pred``,
+  ``precision``, ``recall``, ``f1``;
+- ``tool_version``, ``train_seconds``, ``predict_seconds`` (compute time of the train and the
+  predict task behind the row, as first measured), ``seconds`` (their sum), ``cached`` (this
+  run reused both), ``status`` (``ok``, ``failed`` or ``unavailable``), ``error``,
+  ``log_file`` (relative to the output folder), ``prediction_file`` (this configuration's
+  selected predictions of the image, an npz for :func:`lipobench.cache.load_regions`).
+
+A failed or unavailable configuration has one row per fold with ``image`` and the counts
+empty, its ``status`` and its ``error``. Empty denominators follow
+:func:`lipobench.metrics.rates`: precision with no predictions, recall with no particles
+(and F1 with neither) are 1, never NaN.
+
+``summary.csv``: per configuration and IoU threshold, the micro-average over every test image
+of every fold (sums of tp, fp, fn, then precision, recall, F1), with its parameters, status
+and error; failed and unavailable configurations appear with empty metrics.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lipobench.cache import canonical_json
+from lipobench.fsutil import atomic_path
+
+__all__ = ["COLUMNS", "build_table", "summarize", "write_results", "read_results",
+           "precision_recall_f1"]
+
+#: The fixed columns of the results table, in order (``param.<name>`` columns follow).
+COLUMNS = (
+    "experiment", "method", "adapter", "region_kind", "config_id", "config_label", "params",
+    "param_spec", "fold", "image", "iou_threshold", "tp", "fp", "fn", "n_true", "n_pred",
+    "precision", "recall", "f1", "tool_version", "train_seconds", "predict_seconds", "seconds",
+    "cached", "status", "error", "log_file", "prediction_file",
+)
+
+
+def precision_recall_f1(tp, fp, fn):
+    """Precision, recall and F1 from counts, with :func:`lipobench.metrics.rates`' conventions.
+
+    >>> p, r, f = precision_recall_f1(np.array([3]), np.array([1]), np.array([3]))
+    >>> p.tolist(), r.tolist(), f.round(3).tolist()
+    ([0.75], [0.5], [0.6])
+    """
+    from lipobench.metrics import rates
+
+    tp, fp, fn = (np.asarray(v, dtype=np.float64) for v in (tp, fp, fn))
+    return rates(tp, tp + fn, tp + fp)
+
+
+def build_table(experiment, plan, outcomes: Mapping[str, Any], registry) -> pd.DataFrame:
+    """The tidy table of a finished run (see the module text for its columns)."""
+    records: list[dict[str, Any]] = []
+    rows_by_task: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for key, outcome in outcomes.items():
+        for row in outcome.rows:
+            rows_by_task.setdefault((key, row["config_id"]), []).append(row)
+    for item in plan.configs:
+        configuration = item.configuration
+        adapter_cls = registry.entry(configuration.adapter).adapter_cls
+        base = {
+            "experiment": experiment.label, "method": configuration.method,
+            "adapter": configuration.adapter, "region_kind": adapter_cls.region_kind.value,
+            "config_id": configuration.config_id, "config_label": configuration.label(),
+            "params": canonical_json(item.params), "param_spec": configuration.spec_json,
+            "fold": item.fold, "tool_version": item.tool_version or "",
+            **{f"param.{k}": v for k, v in item.params.items()},
+        }
+        if item.status != "ok":
+            records.append({**base, "status": item.status, "error": item.error,
+                            "cached": False})
+            continue
+        trained = outcomes[item.train_key]
+        predicted = outcomes[item.predict_key]
+        timing = {"train_seconds": trained.seconds, "predict_seconds": predicted.seconds,
+                  "seconds": trained.seconds + predicted.seconds,
+                  "cached": bool(trained.cached and predicted.cached)}
+        if predicted.status != "ok":
+            records.append({**base, **timing, "status": "failed", "error": predicted.error,
+                            "log_file": predicted.log_file})
+            continue
+        for row in rows_by_task.get((item.predict_key, configuration.config_id), []):
+            for t, threshold in enumerate(row["iou_threshold"]):
+                records.append({
+                    **base, **timing, "image": row["image"], "iou_threshold": threshold,
+                    "tp": row["tp"][t], "fp": row["fp"][t], "fn": row["fn"][t],
+                    "n_true": row["n_true"], "n_pred": row["n_pred"], "status": "ok",
+                    "error": "", "prediction_file": row["prediction_file"]})
+    table = pd.DataFrame.from_records(records)
+    param_columns = sorted(c for c in table.columns if c.startswith("param."))
+    for column in COLUMNS:
+        if column not in table.columns:
+            table[column] = np.nan
+    table = table[list(COLUMNS) + param_columns]
+    for column in ("tp", "fp", "fn", "n_true", "n_pred"):
+        table[column] = table[column].astype("Int64")
+    precision, recall, f1 = precision_recall_f1(table["tp"].fillna(0), table["fp"].fillna(0),
+                                                table["fn"].fillna(0))
+    measured = table["status"].eq("ok").to_numpy()
+    table["precision"] = np.where(measured, precision, np.nan)
+    table["recall"] = np.where(measured, recall, np.nan)
+    table["f1"] = np.where(measured, f1, np.nan)
+    for column in ("error", "log_file", "prediction_file", "image", "tool_version"):
+        table[column] = table[column].fillna("").astype(str)
+    table["cached"] = table["cached"].fillna(False).astype(bool)
+    for column in param_columns:
+        table[column] = _uniform(table[column])
+    return table.sort_values(["method", "config_id", "fold", "image", "iou_threshold"],
+                             kind="stable", ignore_index=True)
+
+
+def _uniform(column: pd.Series) -> pd.Series:
+    # Parquet needs one type per column; a grid mixing 30 and 30.5 becomes float.
+    values = column.dropna()
+    if values.map(lambda v: isinstance(v, bool)).all():
+        return column.astype("boolean")
+    if values.map(lambda v: isinstance(v, int) and not isinstance(v, bool)).all():
+        return column.astype("Int64")
+    if values.map(lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)).all():
+        return column.astype("float64")
+    return column.map(lambda v: v if v is None or (isinstance(v, float) and np.isnan(v))
+                      else str(v))
+
+
+def summarize(table: pd.DataFrame) -> pd.DataFrame:
+    """Micro-averaged precision, recall and F1 per configuration and IoU threshold."""
+    keys = ["experiment", "method", "adapter", "region_kind", "config_id", "config_label",
+            "param_spec"]
+    ok = table[table["status"] == "ok"]
+    sums = ok.groupby(keys + ["iou_threshold"], dropna=False, sort=True).agg(
+        tp=("tp", "sum"), fp=("fp", "sum"), fn=("fn", "sum"), n_true=("n_true", "sum"),
+        n_pred=("n_pred", "sum"), images=("image", "count"), folds=("fold", "nunique"),
+    ).reset_index()
+    precision, recall, f1 = precision_recall_f1(sums["tp"], sums["fp"], sums["fn"])
+    sums["precision"], sums["recall"], sums["f1"] = precision, recall, f1
+    sums["status"], sums["error"] = "ok", ""
+    bad = table[table["status"] != "ok"].drop_duplicates("config_id")
+    bad = bad[~bad["config_id"].isin(sums["config_id"])][keys + ["status", "error"]]
+    summary = pd.concat([sums, bad], ignore_index=True)
+    return summary.sort_values(["method", "config_id", "iou_threshold"], kind="stable",
+                               ignore_index=True)
+
+
+def write_results(out: str | Path, table: pd.DataFrame, summary: pd.DataFrame) -> None:
+    """Write results.parquet, results.csv and summary.csv atomically."""
+    out = Path(out)
+    with atomic_path(out / "results.parquet") as tmp:
+        table.to_parquet(tmp, index=False)
+    with atomic_path(out / "results.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    with atomic_path(out / "summary.csv") as tmp:
+        summary.to_csv(tmp, index=False)
+
+
+def read_results(out: str | Path) -> pd.DataFrame:
+    """The results table of a run folder, with ``params`` parsed back into dicts."""
+    table = pd.read_parquet(Path(out) / "results.parquet")
+    table["params"] = table["params"].map(json.loads)
+    return table

@@ -1,0 +1,561 @@
+"""The runner: an experiment becomes train and predict tasks, run once each, cached, scored.
+
+Expansion. Each configuration (one point of a method's grid, :mod:`lipobench.experiment`) is
+resolved per fold (derived values from that fold's training truth) and split by stage:
+
+- one **train task** per (adapter, tool version, options, TRAIN parameters, training images);
+  a method that needs no training (``trainable = False``) trains once for every fold;
+- one **predict task** per (train task, PREDICT parameters, test images); it also scores,
+  for every configuration that shares it, each SELECT combination on each test image at every
+  IoU threshold, so a sweep over a SELECT parameter never reruns the tool.
+
+Tasks are plain picklable dataclasses naming adapters and paths (never live objects); the
+worker that runs one builds its own registry and dataset (:func:`run_train_task`,
+:func:`run_predict_task`), so the in-process and the Dask executors run the very same code.
+
+Output folder (``OUT``, the experiment's ``output`` or ``--out``)::
+
+    OUT/results.parquet, OUT/results.csv   the tidy table (see lipobench.results)
+    OUT/summary.csv                        micro-averaged precision/recall/F1 per configuration
+    OUT/run.json                           experiment, dataset folder, folds, configurations
+                                           with their specs and resolved values per fold
+    OUT/predictions/<config_id>/fold-<k>/<image>.npz
+                                           predictions after SELECT (lipobench.cache.load_regions)
+    OUT/logs/<task>.log                    traceback (and the tool's log) of each failed task
+    OUT/cache/{train,predict,predict-work}/<key>/   the cache (lipobench.cache)
+    OUT/data/<synthetic key>/              a synthetic dataset drawn for this experiment
+
+A run killed at any point resumes: finished tasks are read back from the cache, unfinished
+ones rerun, and nothing half-written is ever read. A task that raises is recorded as
+``failed`` with its log and the others go on; failures are not cached, so the next run
+retries them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lipobench.cache import Cache, canonical_json, load_regions, save_regions, sha256_key
+from lipobench.errors import ToolFailedError, UserError
+from lipobench.experiment import (
+    Configuration,
+    Experiment,
+    KFoldSplit,
+    expand_configurations,
+    resolve_parameters,
+    stage_split,
+    training_statistics,
+)
+from lipobench.fsutil import atomic_dir, atomic_write_text
+from lipobench.regions import RegionKind, RegionSet
+
+__all__ = ["Fold", "TrainTask", "PredictTask", "Scoring", "Outcome", "RunContext", "Plan",
+           "plan_run", "run_train_task", "run_predict_task", "run_experiment", "make_folds",
+           "prepare_dataset"]
+
+Status = str  # "ok" | "failed" | "unavailable"
+
+
+# ---------------------------------------------------------------------------- tasks
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every task needs besides its own fields, all picklable."""
+
+    dataset_path: str
+    out: str
+    #: Builds the adapter registry in the worker; None means lipobench.plugins.load_registry.
+    registry_factory: Callable[[], Any] | None = None
+
+    @property
+    def cache(self) -> Cache:
+        return Cache(Path(self.out) / "cache")
+
+    def registry(self):
+        if self.registry_factory is not None:
+            return self.registry_factory()
+        from lipobench.plugins import load_registry
+
+        return load_registry()
+
+    def dataset(self):
+        from lipobench.data import load_dataset
+
+        return load_dataset(self.dataset_path)
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One train/test partition of the dataset's images."""
+
+    index: int
+    train: tuple[str, ...]
+    test: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TrainTask:
+    key: str
+    adapter: str
+    options: Mapping[str, Any]
+    params: Mapping[str, Any]
+    train_names: tuple[str, ...]
+
+    @property
+    def task_id(self) -> str:
+        return f"train-{self.adapter}-{self.key[:12]}"
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """One configuration scored on the output of one predict task."""
+
+    config_id: str
+    select: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class PredictTask:
+    key: str
+    train_key: str
+    adapter: str
+    options: Mapping[str, Any]
+    params: Mapping[str, Any]
+    fold: int
+    test_names: tuple[str, ...]
+    workdir_key: str
+    scorings: tuple[Scoring, ...]
+    iou_thresholds: tuple[float, ...]
+
+    @property
+    def task_id(self) -> str:
+        return f"predict-{self.adapter}-{self.key[:12]}"
+
+
+@dataclass
+class Outcome:
+    """What a task reports back: status, timing, and for predict tasks the scored rows."""
+
+    task_id: str
+    status: Status
+    cached: bool = False
+    seconds: float = 0.0
+    error: str = ""
+    log_file: str = ""
+    #: Per scored (config_id, image): list of per-threshold count dicts.
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _write_log(out: str, task_id: str, exc: BaseException) -> str:
+    """Keep the traceback, and the tool's own log when it names one, under OUT/logs."""
+    text = "".join(traceback.format_exception(exc))
+    tool_log = getattr(exc, "log_path", None)
+    if tool_log:
+        try:
+            text += f"\n--- tool log {tool_log} ---\n" + Path(tool_log).read_text(errors="replace")
+        except OSError as read_error:
+            text += f"\n--- tool log {tool_log} could not be read: {read_error} ---\n"
+    path = Path(out) / "logs" / f"{task_id}.log"
+    atomic_write_text(path, text)
+    return str(path.relative_to(out))
+
+
+def _failure(task_id: str, out: str, exc: BaseException, started: float) -> Outcome:
+    prefix = "tool failed" if isinstance(exc, ToolFailedError) else type(exc).__name__
+    message = f"{prefix}: {exc}".replace("\n", " ")
+    return Outcome(task_id, "failed", seconds=time.perf_counter() - started, error=message,
+                   log_file=_write_log(out, task_id, exc))
+
+
+def _model_record(model, workdir: Path) -> dict[str, Any]:
+    if isinstance(model, Path):
+        try:
+            return {"path": str(Path(model).resolve().relative_to(workdir.resolve()))}
+        except ValueError:
+            return {"path": str(Path(model).resolve())}
+    return {"name": str(model)}
+
+
+def _model_ref(record: Mapping[str, Any], workdir: Path):
+    if "path" in record:
+        path = Path(record["path"])
+        return path if path.is_absolute() else workdir / path
+    return record["name"]
+
+
+def run_train_task(task: TrainTask, context: RunContext) -> Outcome:
+    """Train once (or find the finished model in the cache)."""
+    started = time.perf_counter()
+    cache = context.cache
+    if cache.train_done(task.key) is not None:
+        return Outcome(task.task_id, "ok", cached=True,
+                       seconds=float(cache.train_done(task.key).get("seconds", 0.0)))
+    try:
+        adapter = context.registry().get(task.adapter, **task.options)
+        workdir = cache.start_train(task.key)
+        micrographs = context.dataset().micrographs(list(task.train_names)) \
+            if task.train_names else []
+        native = adapter.to_native(micrographs, _mkdir(workdir / "native"))
+        model = adapter.train(native, dict(task.params), _mkdir(workdir / "model"))
+        seconds = time.perf_counter() - started
+        cache.finish_train(task.key, {"model": _model_record(model, workdir),
+                                      "seconds": seconds, "adapter": task.adapter,
+                                      "params": dict(task.params)})
+    except Exception as exc:  # a crashing tool fails its configurations, not the run
+        return _failure(task.task_id, context.out, exc, started)
+    return Outcome(task.task_id, "ok", seconds=seconds)
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def scoring_shape(truth: RegionSet, kind: RegionKind) -> RegionSet:
+    """Ground truth in the shape a method is scored against, as the paper does."""
+    if kind is RegionKind.BOX:
+        return truth.to_boxes()
+    if kind is RegionKind.CIRCLE:
+        return truth.to_circles()
+    return truth
+
+
+def prediction_file(config_id: str, fold: int, image: str) -> str:
+    """The path, relative to OUT, of one configuration's selected prediction of one image."""
+    return f"predictions/{config_id}/fold-{fold}/{image}.npz"
+
+
+def run_predict_task(task: PredictTask, context: RunContext, trained: Outcome) -> Outcome:
+    """Predict once (or read the cached predictions), then score every configuration on it."""
+    started = time.perf_counter()
+    if trained.status != "ok":
+        return Outcome(task.task_id, "failed", error=f"training failed: {trained.error}",
+                       log_file=trained.log_file)
+    cache = context.cache
+    try:
+        record = cache.predict_done(task.key)
+        cached = record is not None
+        dataset = context.dataset()
+        micrographs = dataset.micrographs(list(task.test_names))
+        adapter = context.registry().get(task.adapter, **task.options)
+        if cached:
+            predictions = cache.load_predictions(task.key, task.test_names)
+            seconds = float(record.get("seconds", 0.0))
+        else:
+            train_dir = cache.train_dir(task.train_key)
+            model = _model_ref(cache.train_done(task.train_key)["model"], train_dir)
+            predictions = adapter.predict(model, micrographs, dict(task.params),
+                                          cache.predict_workdir(task.workdir_key))
+            if len(predictions) != len(micrographs):
+                raise RuntimeError(f"{task.adapter}.predict returned {len(predictions)} "
+                                   f"results for {len(micrographs)} micrographs")
+            seconds = time.perf_counter() - started
+            cache.store_predictions(task.key, task.test_names, predictions,
+                                    {"seconds": seconds, "adapter": task.adapter,
+                                     "params": dict(task.params)})
+        rows = _score(task, context, adapter, micrographs, predictions)
+    except Exception as exc:  # a crashing tool fails its configurations, not the run
+        return _failure(task.task_id, context.out, exc, started)
+    return Outcome(task.task_id, "ok", cached=cached, seconds=seconds, rows=rows)
+
+
+def _score(task: PredictTask, context: RunContext, adapter, micrographs, predictions):
+    from lipobench.metrics import match
+
+    rows = []
+    thresholds = list(task.iou_thresholds)
+    for micrograph, raw in zip(micrographs, predictions):
+        if raw.kind is not adapter.region_kind:
+            raise RuntimeError(f"{task.adapter}.predict returned {raw.kind.value} regions for "
+                               f"{micrograph.name}; its region_kind is "
+                               f"{adapter.region_kind.value}")
+        truth = micrograph.truth
+        if truth is None:
+            raise UserError(f"{micrograph.name}: a test micrograph has no ground truth; "
+                            "label it or move it out of the test images")
+        truth = scoring_shape(truth, adapter.region_kind)
+        for scoring in task.scorings:
+            selected = adapter.select(raw, dict(scoring.select)) if scoring.select else raw
+            relative = prediction_file(scoring.config_id, task.fold, micrograph.name)
+            target = Path(context.out) / relative
+            if not target.exists():
+                save_regions(target, selected)
+            result = match(truth, selected, thresholds)
+            rows.append({
+                "config_id": scoring.config_id, "image": micrograph.name,
+                "prediction_file": relative,
+                "iou_threshold": np.asarray(result.thresholds, float).tolist(),
+                "tp": np.asarray(result.tp).tolist(), "fp": np.asarray(result.fp).tolist(),
+                "fn": np.asarray(result.fn).tolist(),
+                "n_true": int(result.n_true), "n_pred": int(result.n_pred),
+            })
+    return rows
+
+
+# ---------------------------------------------------------------------------- planning
+
+
+def make_folds(experiment: Experiment, dataset) -> list[Fold]:
+    """The folds of the experiment's split, checked against the dataset's images."""
+    where = str(experiment.source or "experiment")
+    split = experiment.split
+    if isinstance(split, KFoldSplit):
+        names = sorted(dataset.names)
+        if split.k > len(names):
+            raise UserError(f"{where}: split.k: {split.k} folds but the dataset has "
+                            f"{len(names)} images; use k <= {len(names)}")
+        order = [names[i] for i in np.random.default_rng(split.seed).permutation(len(names))]
+        parts = [tuple(sorted(p.tolist())) for p in np.array_split(np.array(order), split.k)]
+        return [Fold(i, tuple(sorted(n for j, p in enumerate(parts) if j != i for n in p)), part)
+                for i, part in enumerate(parts)]
+    subsets = dict(dataset.split)
+    for key, subset in (("train", split.train), ("test", split.test)):
+        if not subsets.get(subset):
+            known = ", ".join(sorted(subsets)) or "none"
+            raise UserError(f"{where}: split.{key}: the dataset has no images in split "
+                            f"{subset!r} (its splits: {known}); name one of them or use "
+                            'mode = "kfold"')
+    overlap = sorted(set(subsets[split.train]) & set(subsets[split.test]))
+    if overlap:
+        raise UserError(f"{where}: split: image {overlap[0]!r} is in both {split.train!r} and "
+                        f"{split.test!r}; fix the dataset's split")
+    return [Fold(0, tuple(subsets[split.train]), tuple(subsets[split.test]))]
+
+
+@dataclass
+class PlannedConfig:
+    """A configuration on one fold: resolved values, its tasks, or why it cannot run."""
+
+    configuration: Configuration
+    fold: int
+    params: dict[str, Any]
+    tool_version: str | None
+    status: Status = "ok"
+    error: str = ""
+    train_key: str = ""
+    predict_key: str = ""
+
+
+@dataclass
+class Plan:
+    """Everything a run will do, computed before any task runs."""
+
+    folds: list[Fold]
+    configs: list[PlannedConfig]
+    train_tasks: dict[str, TrainTask]
+    predict_tasks: dict[str, PredictTask]
+    unavailable: dict[str, str]
+
+
+def plan_run(experiment: Experiment, registry, dataset) -> Plan:
+    """Expand configurations x folds into deduplicated train and predict tasks."""
+    folds = make_folds(experiment, dataset)
+    configurations = expand_configurations(experiment, registry)
+    thresholds = tuple(float(t) for t in experiment.iou_thresholds)
+    unavailable: dict[str, str] = {}
+    versions: dict[str, str | None] = {}
+    for adapter_name in {c.adapter for c in configurations}:
+        options = experiment.tools.get(adapter_name, {})
+        available = registry.get(adapter_name, **options).availability()
+        versions[adapter_name] = available.tool_version
+        if not available.ok:
+            unavailable[adapter_name] = "; ".join(p for p in (available.reason, available.fix) if p)
+    stats_cache: dict[int, Any] = {}
+    planned: list[PlannedConfig] = []
+    train_tasks: dict[str, TrainTask] = {}
+    predict_tasks: dict[str, PredictTask] = {}
+    scorings: dict[str, list[Scoring]] = {}
+    for fold in folds:
+        train_fp = dataset.fingerprint(list(fold.train))
+        test_fp = dataset.fingerprint(list(fold.test))
+        for configuration in configurations:
+            adapter_cls = registry.entry(configuration.adapter).adapter_cls
+            if configuration.derives and fold.index not in stats_cache:
+                truths = [m.truth for m in dataset.micrographs(list(fold.train))]
+                stats_cache[fold.index] = training_statistics(truths)
+            params = resolve_parameters(configuration.spec, stats_cache.get(fold.index))
+            version = versions[configuration.adapter]
+            item = PlannedConfig(configuration, fold.index, params, version)
+            planned.append(item)
+            if configuration.adapter in unavailable:
+                item.status, item.error = "unavailable", unavailable[configuration.adapter]
+                continue
+            stages = stage_split(adapter_cls, params)
+            trainable = getattr(adapter_cls, "trainable", True)
+            train_names = fold.train if trainable else ()
+            train_key = sha256_key("train", configuration.adapter, version,
+                                   configuration.options, stages[_stage("train")],
+                                   train_fp if trainable else None)
+            workdir_key = sha256_key("predict-work", train_key, test_fp)
+            predict_key = sha256_key("predict", train_key, stages[_stage("predict")], test_fp)
+            item.train_key, item.predict_key = train_key, predict_key
+            train_tasks.setdefault(train_key, TrainTask(
+                train_key, configuration.adapter, dict(configuration.options),
+                stages[_stage("train")], tuple(train_names)))
+            predict_tasks.setdefault(predict_key, PredictTask(
+                predict_key, train_key, configuration.adapter, dict(configuration.options),
+                stages[_stage("predict")], fold.index, tuple(fold.test), workdir_key, (),
+                thresholds))
+            scorings.setdefault(predict_key, []).append(
+                Scoring(configuration.config_id, stages[_stage("select")]))
+    for key, task in predict_tasks.items():
+        predict_tasks[key] = _replace(task, scorings=tuple(scorings[key]))
+    return Plan(folds, planned, train_tasks, predict_tasks, unavailable)
+
+
+def _stage(name: str):
+    from lipobench.adapters.base import Stage
+
+    return Stage(name)
+
+
+def _replace(task, **changes):
+    from dataclasses import replace
+
+    return replace(task, **changes)
+
+
+# ---------------------------------------------------------------------------- datasets
+
+
+def check_dataset_source(experiment: Experiment) -> None:
+    """Refuse a missing dataset folder, an unknown preset or too many folds, before any work."""
+    where = str(experiment.source or "experiment")
+    path = experiment.dataset_path()
+    if path is not None:
+        if not path.exists():
+            raise UserError(f"{where}: dataset.path: {path} does not exist; give a dataset "
+                            "folder (relative to the experiment file) or use synthetic = {...}")
+        return
+    from lipobench.synth.params import PRESETS
+
+    source = experiment.dataset.synthetic
+    if source.preset not in PRESETS:
+        raise UserError(f"{where}: dataset.synthetic.preset: unknown preset {source.preset!r}; "
+                        f"use one of {', '.join(sorted(PRESETS))}")
+    n_images = source.n_images or PRESETS[source.preset].n_images
+    split = experiment.split
+    if isinstance(split, KFoldSplit) and split.k > n_images:
+        raise UserError(f"{where}: split.k: {split.k} folds but the dataset has {n_images} "
+                        f"images; use k <= {n_images}")
+
+
+
+def prepare_dataset(experiment: Experiment, out: Path) -> Path:
+    """The dataset folder: the experiment's path, or a synthetic set drawn once under OUT/data."""
+    path = experiment.dataset_path()
+    if path is not None:
+        return path.resolve()
+    source = experiment.dataset.synthetic
+    key = "-".join([source.preset, f"seed{source.seed}", f"n{source.n_images or 'default'}",
+                    f"size{source.size or 'default'}",
+                    f"px{source.pixel_size_nm or 'default'}"])
+    target = Path(out) / "data" / key
+    marker = target / "dataset.toml"
+    if not marker.exists():
+        from lipobench.synth import make_dataset
+
+        with atomic_dir(target) as tmp:
+            made = Path(make_dataset(tmp, preset=source.preset, seed=source.seed,
+                                     n_images=source.n_images, size=source.size,
+                                     pixel_size_nm=source.pixel_size_nm))
+            if made.resolve() != tmp.resolve():
+                raise RuntimeError(f"make_dataset wrote to {made}, not to {tmp}")
+    return target.resolve()
+
+
+# ---------------------------------------------------------------------------- running
+
+
+@dataclass
+class RunSummary:
+    """What :func:`run_experiment` did and where it wrote it."""
+
+    out: Path
+    table: Any
+    summary: Any
+    counts: dict[str, int]
+
+
+def run_experiment(
+    experiment: Experiment,
+    *,
+    out: str | Path | None = None,
+    executor=None,
+    registry=None,
+    registry_factory: Callable[[], Any] | None = None,
+    fresh: bool = False,
+    console=None,
+) -> RunSummary:
+    """Run every configuration of ``experiment`` and write the results under ``out``.
+
+    ``executor`` defaults to the one the experiment names (:mod:`lipobench.executors`).
+    ``registry_factory`` (picklable) builds the adapter registry in each worker; the default
+    loads the installed plugins. ``fresh`` deletes the cache first, so every task reruns.
+    """
+    from lipobench import executors, results
+
+    if registry is None:
+        registry = registry_factory() if registry_factory is not None else _load_registry()
+    out = Path(out if out is not None else
+               (experiment.output or Path("results") / experiment.label)).resolve()
+    if executor is None:
+        executor = executors.from_config(experiment.executor)
+    # Check cheap things before drawing data or touching the output folder.
+    expand_configurations(experiment, registry)
+    check_dataset_source(experiment)
+    if fresh and (out / "cache").exists():
+        shutil.rmtree(out / "cache")
+    dataset_path = prepare_dataset(experiment, out)
+    from lipobench.data import load_dataset
+
+    dataset = load_dataset(dataset_path)
+    plan = plan_run(experiment, registry, dataset)
+    context = RunContext(str(dataset_path), str(out), registry_factory)
+    progress = executors.Progress(console=console)
+    for adapter_name, reason in sorted(plan.unavailable.items()):
+        progress.note(f"{adapter_name}: unavailable: {reason}")
+    jobs = executors.jobs_for(plan, context)
+    outcomes = executor.run(jobs, progress)
+    table = results.build_table(experiment, plan, outcomes, registry)
+    summary = results.summarize(table)
+    results.write_results(out, table, summary)
+    atomic_write_text(out / "run.json", _run_record(experiment, plan, dataset_path))
+    counts = progress.counts()
+    progress.note(f"wrote {out / 'results.parquet'} and {out / 'summary.csv'}")
+    return RunSummary(out, table, summary, counts)
+
+
+def _load_registry():
+    from lipobench.plugins import load_registry
+
+    return load_registry()
+
+
+def _run_record(experiment: Experiment, plan: Plan, dataset_path: Path) -> str:
+    configs = {}
+    for item in plan.configs:
+        entry = configs.setdefault(item.configuration.config_id, {
+            "method": item.configuration.method, "adapter": item.configuration.adapter,
+            "spec": item.configuration.spec, "label": item.configuration.label(),
+            "resolved": {}})
+        entry["resolved"][str(item.fold)] = item.params
+    return canonical_json({
+        "experiment": experiment.label,
+        "source": str(experiment.source) if experiment.source else None,
+        "dataset": str(dataset_path),
+        "iou_thresholds": list(experiment.iou_thresholds),
+        "folds": [{"index": f.index, "train": list(f.train), "test": list(f.test)}
+                  for f in plan.folds],
+        "configurations": configs,
+        "unavailable": plan.unavailable,
+    })
