@@ -14,6 +14,8 @@ __all__ = ["lipobench_register_adapters"]
 @hookimpl
 def lipobench_register_adapters(registry) -> None:
     """Register log, cryolo, cellpose, topaz and lipopose."""
+    from lipobench.adapters.cryolo import CryoloAdapter
     from lipobench.adapters.log import LogAdapter
 
     registry.register(LogAdapter)
+    registry.register(CryoloAdapter)

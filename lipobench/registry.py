@@ -140,7 +140,8 @@ class AdapterRegistry:
             if unknown and not takes_any:
                 allowed = ", ".join(k for k in accepted if k not in ("self", "args")) or "none"
                 raise UserError(
-                    f"[tools.{name}] has unknown key {unknown[0]!r}; allowed keys: {allowed}"
+                    f"unknown option {unknown[0]!r} for adapter {name!r} ([tools.{name}]); "
+                    f"allowed options: {allowed}"
                 )
         return adapter_cls(**options)
 

@@ -181,7 +181,7 @@ def test_same_class_twice_is_harmless_and_options_are_checked():
     registry.register(LogAdapter)
     registry.register(LogAdapter)
     assert registry.names() == ["log"] and len(registry) == 1
-    with pytest.raises(UserError, match=r"\[tools.log\] has unknown key 'bin_dir'"):
+    with pytest.raises(UserError, match=r"unknown option 'bin_dir' for adapter 'log'.*allowed options: none"):
         registry.get("log", bin_dir="/x")
 
 
