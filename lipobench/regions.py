@@ -313,8 +313,14 @@ class RegionSet:
         rows_total, cols_total = self.image_shape
         for k, bounds in enumerate(self.to_boxes().boxes):
             r0, c0 = (max(int(np.ceil(v - 0.5)), 0) for v in bounds[:2])
-            r1 = min(int(np.ceil(bounds[2] - 0.5)), rows_total)
-            c1 = min(int(np.ceil(bounds[3] - 0.5)), cols_total)
+            if self.kind is RegionKind.BOX:
+                r1 = min(int(np.ceil(bounds[2] - 0.5)), rows_total)
+                c1 = min(int(np.ceil(bounds[3] - 0.5)), cols_total)
+            else:
+                # A circle is closed (distance <= radius): a pixel centre on its bounding
+                # box's far edge can be inside it, so that edge is inclusive.
+                r1 = min(int(np.floor(bounds[2] - 0.5)) + 1, rows_total)
+                c1 = min(int(np.floor(bounds[3] - 0.5)) + 1, cols_total)
             if r1 <= r0 or c1 <= c0:
                 continue
             if self.kind is RegionKind.BOX:

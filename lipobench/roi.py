@@ -12,7 +12,8 @@ composite ROI filled with the even-odd rule.
 
 Boxes become rectangle ROIs and circles oval ROIs (sub-pixel bounds when not whole numbers);
 read back, they are rasterized with the same pixel-centre rule as
-:meth:`lipobench.regions.RegionSet.to_label_image`.
+:meth:`lipobench.regions.RegionSet.to_label_image`. (ImageJ draws ovals through a polygon
+approximation, so its own mask of an oval can differ from ours by a pixel at the rim.)
 
 >>> import tempfile, pathlib
 >>> labels = np.zeros((6, 7), dtype=np.int32); labels[1:4, 2:6] = 5; labels[4, 0] = 9
@@ -150,8 +151,10 @@ def _roi_pixels(roi, shape, *, where: str) -> np.ndarray:
         return np.zeros(shape, dtype=bool)
     # An oval ROI is the ellipse inscribed in its bounds.
     half_height, half_width = (bottom - top) / 2, (right - left) / 2
-    return (((rows - top - half_height) / half_height) ** 2
-            + ((cols - left - half_width) / half_width) ** 2) <= 1.0
+    # Multiplied out (no division) so a pixel centre exactly on a circle stays inside, as
+    # in RegionSet.to_label_image.
+    return (((rows - top - half_height) * half_width) ** 2
+            + ((cols - left - half_width) * half_height) ** 2) <= (half_height * half_width) ** 2
 
 
 def _even_odd_fill(polygons, shape) -> np.ndarray:

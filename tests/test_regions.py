@@ -264,3 +264,13 @@ def test_scores_are_copied():
     boxes = RegionSet.from_boxes([[0, 0, 1, 1]], image_shape=(2, 2), scores=scores)
     scores[0] = 0.75
     assert boxes.scores.tolist() == [0.25]
+
+
+def test_circle_label_image_includes_pixel_centres_on_the_circle():
+    # pixel (0, 0) has its centre (0.5, 0.5) exactly on this circle: distance == radius
+    circle = RegionSet.from_circles([[0.0, 0.5, 0.5]], image_shape=(3, 3))
+    expected = np.zeros((3, 3), np.int32)
+    expected[0, 0] = 1
+    assert np.array_equal(circle.to_label_image(), expected)
+    ring = RegionSet.from_circles([[2.5, 2.5, 2.0]], image_shape=(5, 5)).to_label_image()
+    assert ring[4, 2] == 1 and ring[0, 2] == 1 and ring[2, 4] == 1 and ring[2, 0] == 1
