@@ -330,7 +330,8 @@ class Dataset:
             labels = self._read_mask(mask_path, image.shape)
             if labels.shape != image.shape:
                 raise UserError(f"{mask_path}: mask shape {labels.shape} differs from image "
-                                f"{image_path} shape {image.shape}; they must match pixel for pixel")
+                                f"{image_path} shape {image.shape}; they must match pixel "
+                                "for pixel")
             truth = RegionSet.from_labels(labels, copy=False)
         return Micrograph(name, image, pixel_size, truth, image_path)
 

@@ -1,8 +1,9 @@
 """Reading and writing micrographs and instance label images.
 
 Every reader returns plain numpy arrays in lipobench's frame: rows x cols, row 0 at the top as
-the file stores it. Every reader turns an unreadable file into a :class:`~lipobench.errors.UserError`
-that names the file and the fix; every writer is atomic (:mod:`lipobench.fsutil`).
+the file stores it. Every reader turns an unreadable file into a
+:class:`~lipobench.errors.UserError` that names the file and the fix; every writer is atomic
+(:mod:`lipobench.fsutil`).
 
 >>> import tempfile, pathlib
 >>> folder = pathlib.Path(tempfile.mkdtemp())
