@@ -15,6 +15,18 @@ import click
 from lipobench.cli._app import app
 from lipobench.errors import EXIT_USER_ERROR, UserError
 
+# typer >= 0.20 parses with its own vendored copy of click (typer._click) and raises
+# typer.Exit/typer.Abort; catch those as well as click's, or a usage error is a traceback.
+try:
+    from typer import _click as _typer_click
+except ImportError:  # an older typer on plain click
+    _typer_click = click
+import typer as _typer
+
+_USAGE_ERRORS = (click.exceptions.ClickException, _typer_click.exceptions.ClickException)
+_ABORTS = (click.exceptions.Abort, _typer.Abort)
+_EXITS = (click.exceptions.Exit, _typer.Exit)
+
 #: Command modules, imported in this order (which is the order of ``lipobench --help``).
 COMMAND_MODULES = (
     "adapters",
@@ -42,12 +54,15 @@ def main(argv: list[str] | None = None) -> int:
         result = app(args=argv, standalone_mode=False, prog_name="lipobench")
     except UserError as exc:
         fail(str(exc).replace("\n", " "))
-    except click.exceptions.Abort:
+    except _ABORTS:
         click.echo("lipobench: aborted", err=True)
         return 130
-    except click.exceptions.ClickException as exc:
-        fail(exc.format_message().replace("\n", " "))
-    except click.exceptions.Exit as exc:
+    except _USAGE_ERRORS as exc:
+        message = exc.format_message().replace("\n", " ")
+        if not message.strip():  # `lipobench` alone: the help is already printed
+            return EXIT_USER_ERROR
+        fail(message)
+    except _EXITS as exc:
         return exc.exit_code
     return result if isinstance(result, int) else 0
 

@@ -1,0 +1,267 @@
+"""``lipobench info`` and ``lipobench convert`` through the command line, bad input included."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import roifile
+import tifffile
+
+from lipobench import formats
+from lipobench.cli import main
+from lipobench.data import DatasetManifest, DatasetSection, load_dataset, write_dataset
+from lipobench.data import write_manifest
+from lipobench.imageio import read_image, read_labels, write_labels_tiff, write_mrc, write_tiff
+from lipobench.micrograph import Micrograph
+from lipobench.regions import RegionSet
+from lipobench.roi import read_roi_set
+
+SHAPE = (40, 52)
+
+
+def _labels(k):
+    labels = np.zeros(SHAPE, np.int32)
+    labels[3:11, 4:12] = 1
+    labels[20:34, 25 + k:37 + k] = 2
+    labels[30:36, 2:9] = 5
+    return labels
+
+
+def _micrographs(count=3):
+    return [Micrograph(f"mic_{k:03d}", np.random.default_rng(k).normal(size=SHAPE)
+                       .astype(np.float32), 0.5, RegionSet.from_labels(_labels(k)))
+            for k in range(count)]
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    root = tmp_path / "data"
+    write_dataset(root, _micrographs(), name="small", split={"train": ["mic_000", "mic_001"],
+                                                              "test": ["mic_002"]})
+    return root
+
+
+def run(argv, capsys):
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_user_error(code, err, *fragments):
+    assert code == 2
+    assert err.startswith("lipobench: error: ")
+    assert err.count("\n") == 1, err  # one line
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def assert_nothing_written(parent, expected=("data",)):
+    # neither the output folder nor a hidden temporary folder beside it
+    assert sorted(p.name for p in parent.iterdir()) == sorted(expected)
+
+
+# ---------------------------------------------------------------------------- info
+def test_info_json(dataset, capsys):
+    code, out, err = run(["info", dataset, "--json"], capsys)
+    assert code == 0 and err == ""
+    summary = json.loads(out)
+    assert summary["name"] == "small" and summary["images"] == 3
+    assert summary["splits"] == {"train": 2, "test": 1}
+    assert summary["image_shapes"] == [{"rows": 40, "cols": 52, "images": 3}]
+    assert summary["pixel_size_nm"] == [0.5]
+    assert summary["particles"] == {"total": 9, "per_image_mean": 3.0, "per_image_min": 3,
+                                    "per_image_max": 3}
+    diameters = [2 * np.sqrt(a / np.pi) for a in (64, 168, 42)]
+    px = summary["equivalent_diameter_px"]
+    assert px["min"] == pytest.approx(min(diameters), abs=1e-3)
+    assert px["max"] == pytest.approx(max(diameters), abs=1e-3)
+    assert summary["equivalent_diameter_nm"]["max"] == pytest.approx(max(diameters) * 0.5,
+                                                                     abs=1e-3)
+
+
+def test_info_table(dataset, capsys):
+    code, out, _ = run(["info", dataset], capsys)
+    assert code == 0
+    assert "dataset small" in out and "3 (train 2, test 1)" in out and "40 x 52" in out
+
+
+def test_info_empty_mask_is_valid(tmp_path, capsys):
+    mic = Micrograph("blank", np.zeros(SHAPE, np.float32), None,
+                     RegionSet.from_labels(np.zeros(SHAPE, np.int32)))
+    write_dataset(tmp_path / "data", [mic])
+    code, out, err = run(["info", tmp_path / "data", "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["particles"]["total"] == 0 and summary["equivalent_diameter_px"] is None
+    assert summary["pixel_size_nm"] == [None]
+    code, _, err = run(["convert", tmp_path / "data", tmp_path / "out", "--to", "topaz"],
+                       capsys)
+    assert code == 0, err
+    assert (tmp_path / "out" / "particles.txt").read_text() == "image_name\tx_coord\ty_coord\n"
+
+
+def test_info_unlabelled_folder(tmp_path, capsys):
+    write_tiff(tmp_path / "a.tif", np.ones((5, 6), np.uint8))
+    code, out, _ = run(["info", tmp_path, "--json"], capsys)
+    assert code == 0
+    assert json.loads(out)["particles"] is None
+
+
+# ---------------------------------------------------------------------------- bad input
+def test_missing_dataset(tmp_path, capsys):
+    code, _, err = run(["info", tmp_path / "nowhere"], capsys)
+    assert_user_error(code, err, "nowhere: no such dataset folder")
+
+
+def test_truncated_mrc(dataset, capsys):
+    path = dataset / "images" / "mic_001.mrc"
+    path.write_bytes(path.read_bytes()[:-100])
+    code, _, err = run(["info", dataset], capsys)
+    assert_user_error(code, err, "mic_001.mrc: not a readable MRC file")
+
+
+def test_non_mrc_bytes_named_mrc_leaves_no_output(dataset, capsys):
+    (dataset / "images" / "mic_002.mrc").write_bytes(b"GIF89a" + bytes(500))
+    out = dataset.parent / "out"
+    code, _, err = run(["convert", dataset, out, "--to", "cellpose"], capsys)
+    assert_user_error(code, err, "mic_002.mrc: not a readable MRC file")
+    assert_nothing_written(dataset.parent)
+
+
+def test_shape_mismatch_leaves_no_output(dataset, capsys):
+    write_labels_tiff(dataset / "masks" / "mic_002.tif", np.zeros((10, 10), np.int32))
+    code, _, err = run(["convert", dataset, dataset.parent / "out", "--to", "roi"], capsys)
+    assert_user_error(code, err, "mic_002.tif: mask shape (10, 10) differs", "mic_002.mrc")
+    assert_nothing_written(dataset.parent)
+
+
+@pytest.mark.parametrize("array, fragment", [
+    (np.full(SHAPE, 0.5, np.float32), "fractional label values"),
+    (np.full(SHAPE, -3, np.int32), "negative labels"),
+])
+def test_bad_labels(dataset, capsys, array, fragment):
+    tifffile.imwrite(dataset / "masks" / "mic_000.tif", array)
+    code, _, err = run(["info", dataset], capsys)
+    assert_user_error(code, err, "mic_000.tif", fragment)
+
+
+def _roi_dataset(root, rois_by_member):
+    write_mrc(root / "images" / "m.mrc", np.zeros(SHAPE))
+    (root / "masks").mkdir()
+    with zipfile.ZipFile(root / "masks" / "m.zip", "w") as archive:
+        for member, roi in rois_by_member.items():
+            archive.writestr(member, roi.tobytes())
+    write_manifest(root, DatasetManifest(dataset=DatasetSection(masks="masks",
+                                                                mask_format="roi")))
+
+
+def test_roi_line_type(tmp_path, capsys):
+    line = roifile.ImagejRoi(roitype=roifile.ROI_TYPE.LINE, name="scale-bar", x1=1, y1=1,
+                             x2=20, y2=1)
+    _roi_dataset(tmp_path / "data", {"0001.roi": line})
+    code, _, err = run(["convert", tmp_path / "data", tmp_path / "out", "--to", "star"],
+                       capsys)
+    assert_user_error(code, err, "m.zip: ROI 'scale-bar' is a line ROI")
+    assert_nothing_written(tmp_path)
+
+
+def test_roi_zip_member_with_dotdot(tmp_path, capsys):
+    box = roifile.ImagejRoi(roitype=roifile.ROI_TYPE.RECT, top=1, left=1, bottom=4, right=4)
+    _roi_dataset(tmp_path / "data", {"../../escape.roi": box})
+    code, _, err = run(["info", tmp_path / "data"], capsys)
+    assert_user_error(code, err, "unsafe path")
+    assert not (tmp_path / "escape.roi").exists()
+
+
+def test_unknown_key_in_dataset_toml(dataset, capsys):
+    toml = dataset / "dataset.toml"
+    toml.write_text(toml.read_text().replace("[dataset]", "[dataset]\npixelsize = 1"))
+    code, _, err = run(["info", dataset], capsys)
+    assert_user_error(code, err, "unknown key 'pixelsize' in [dataset]; allowed: name, "
+                                 "pixel_size_nm")
+
+
+def test_convert_option_errors(dataset, capsys):
+    out = dataset.parent / "out"
+    code, _, err = run(["convert", dataset, out, "--to", "cryolo"], capsys)
+    assert_user_error(code, err, "--box-size PX", "--tight")
+    code, _, err = run(["convert", dataset, out, "--to", "cryolo", "--box-size", "20",
+                        "--tight"], capsys)
+    assert_user_error(code, err, "exactly one")
+    code, _, err = run(["convert", dataset, out, "--to", "eman"], capsys)
+    assert_user_error(code, err, "eman")
+    code, _, err = run(["convert", dataset, out, "--to", "topaz", "--split", "val"], capsys)
+    assert_user_error(code, err, "--split val", "train, test")
+    code, _, err = run(["convert", dataset, dataset / "inside", "--to", "roi"], capsys)
+    assert_user_error(code, err, "overlaps the dataset folder")
+    assert_nothing_written(dataset.parent)
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    code, _, err = run(["convert", dataset, out, "--to", "roi"], capsys)
+    assert_user_error(code, err, "not empty", "--overwrite")
+    assert (out / "keep.txt").read_text() == "mine"
+    code, _, err = run(["convert", dataset, out, "--to", "roi", "--overwrite"], capsys)
+    assert code == 0 and not (out / "keep.txt").exists()
+
+
+# ---------------------------------------------------------------------------- conversions
+def test_convert_writes_every_tool_and_reads_back(dataset, capsys):
+    data = load_dataset(dataset)
+    truths = {m.name: m.truth for m in data.micrographs()}
+    outs = {}
+    for target, extra in [("cryolo", ["--box-size", "16"]), ("topaz", []), ("star", []),
+                          ("cellpose", []), ("roi", [])]:
+        outs[target] = dataset.parent / target
+        code, out, err = run(["convert", dataset, outs[target], "--to", target, *extra],
+                             capsys)
+        assert code == 0, err
+        assert f"for 3 images to {outs[target]}" in out
+
+    for name, truth in truths.items():
+        centres = truth.centroids()
+        # crYOLO: squares of 16 around each centroid; MRC input, so rows count from the bottom
+        assert (outs["cryolo"] / "images" / f"{name}.mrc").read_bytes() == \
+            (dataset / "images" / f"{name}.mrc").read_bytes()
+        boxes = formats.read_box(outs["cryolo"] / "annotations" / f"{name}.box",
+                                 image_shape=SHAPE, flip_rows=True)
+        np.testing.assert_allclose(boxes.boxes, np.column_stack([centres - 8, centres + 8]))
+        raw = np.loadtxt(outs["cryolo"] / "annotations" / f"{name}.box", ndmin=2)
+        np.testing.assert_allclose(raw[:, 1], SHAPE[0] - (centres[:, 0] + 8))
+        # STAR: centroids
+        star = formats.read_star_centres(outs["star"] / f"{name}.star", image_shape=SHAPE,
+                                         flip_rows=True)
+        np.testing.assert_allclose(star, centres, atol=1e-3)
+        # Cellpose: image beside its _masks file
+        image, _ = read_image(outs["cellpose"] / f"{name}.tif")
+        assert np.array_equal(image, data.micrograph(name).image)
+        assert np.array_equal(read_labels(outs["cellpose"] / f"{name}_masks.tif"), truth.labels)
+        # Fiji: the same instances
+        assert np.array_equal(read_roi_set(outs["roi"] / f"{name}.zip", SHAPE),
+                              truth.to_label_image())
+    topaz = formats.read_topaz(outs["topaz"] / "particles.txt",
+                               image_shapes={n: SHAPE for n in truths}, radius=3)
+    for name, truth in truths.items():
+        np.testing.assert_allclose(topaz[name].circles[:, :2],
+                                   np.floor(truth.centroids()) + 0.5)
+    assert sorted(p.name for p in (outs["topaz"] / "images").iterdir()) == \
+        [f"{n}.mrc" for n in sorted(truths)]
+
+
+def test_convert_tight_boxes_from_tiff_images_are_not_flipped(tmp_path, capsys):
+    root = tmp_path / "tiffs"
+    labels = _labels(0)
+    write_tiff(root / "images" / "t.tif", np.zeros(SHAPE, np.float32))
+    write_labels_tiff(root / "masks" / "t.tif", labels)
+    write_manifest(root, DatasetManifest(dataset=DatasetSection(masks="masks")))
+    code, _, err = run(["convert", root, tmp_path / "out", "--to", "cryolo", "--tight",
+                        "--split", "all"], capsys)
+    assert code == 0, err
+    raw = np.loadtxt(tmp_path / "out" / "annotations" / "t.box", ndmin=2)
+    tight = RegionSet.from_labels(labels).to_boxes().boxes
+    np.testing.assert_allclose(raw[:, :2], tight[:, [1, 0]])  # x = col0, y = row0
+    np.testing.assert_allclose(raw[:, 2:4], tight[:, [3, 2]] - tight[:, [1, 0]])
