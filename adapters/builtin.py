@@ -14,8 +14,13 @@ __all__ = ["lipobench_register_adapters"]
 @hookimpl
 def lipobench_register_adapters(registry) -> None:
     """Register log, cryolo, cellpose, topaz and lipopose."""
+    from lipobench.adapters.cellpose import CellposeAdapter
     from lipobench.adapters.cryolo import CryoloAdapter
     from lipobench.adapters.log import LogAdapter
 
     registry.register(LogAdapter)
     registry.register(CryoloAdapter)
+    registry.register(CellposeAdapter)
+    # TopazAdapter (adapters/topaz.py) and LipoPoseAdapter (adapters/lipopose.py) are being
+    # written alongside; register them here, unconditionally, once their classes exist. An
+    # import guard would hide a broken adapter module instead of reporting it.
