@@ -85,8 +85,8 @@ def read_roi_set(path: str | os.PathLike, image_shape) -> np.ndarray:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise UserError(f"{path}: member {member!r} is not an ImageJ ROI ({reason}); "
                             "re-save the set from Fiji's ROI Manager") from None
-        inside = _roi_pixels(roi, shape, where=f"{path}: ROI {roi.name or member!r}")
-        labels[inside] = index
+        window, inside = _roi_pixels(roi, shape, where=f"{path}: ROI {roi.name or member!r}")
+        labels[window][inside] = index
     return labels
 
 
@@ -117,8 +117,19 @@ def _zip_members(path: Path) -> list[tuple[str, bytes]]:
     return members
 
 
-def _roi_pixels(roi, shape, *, where: str) -> np.ndarray:
-    """Boolean image of the pixels whose centres lie inside ``roi``."""
+def _window(top, left, bottom, right, shape) -> tuple[slice, slice]:
+    """The part of the image a shape with these bounds can cover (possibly empty)."""
+    r0, c0 = max(int(np.floor(top)), 0), max(int(np.floor(left)), 0)
+    r1, c1 = min(int(np.ceil(bottom)) + 1, shape[0]), min(int(np.ceil(right)) + 1, shape[1])
+    return slice(r0, max(r0, r1)), slice(c0, max(c0, c1))
+
+
+def _roi_pixels(roi, shape, *, where: str) -> tuple[tuple[slice, slice], np.ndarray]:
+    """A window of the image and, in it, the pixels whose centres lie inside ``roi``.
+
+    Working in the ROI's bounding window keeps a set of many small ROIs on a large
+    micrograph cheap.
+    """
     from roifile import ROI_SUBTYPE, ROI_TYPE
 
     area_types = (ROI_TYPE.POLYGON, ROI_TYPE.FREEHAND, ROI_TYPE.TRACED)
@@ -131,10 +142,16 @@ def _roi_pixels(roi, shape, *, where: str) -> np.ndarray:
     if kind is not None:
         raise UserError(f"{where} is a {kind} ROI, which has no area; delete it or redraw the "
                         "particle with an area tool (polygon, freehand, oval, wand)")
-    if roi.composite:
-        return _even_odd_fill(roi.coordinates(multi=True), shape)
-    if roi.roitype in area_types:
-        return _even_odd_fill([roi.coordinates()], shape)
+    if roi.composite or roi.roitype in area_types:
+        polygons = roi.coordinates(multi=True) if roi.composite else [roi.coordinates()]
+        polygons = [np.asarray(xy, dtype=np.float64).reshape(-1, 2) for xy in polygons]
+        polygons = [xy for xy in polygons if len(xy) >= 3]
+        if not polygons:
+            return (slice(0, 0), slice(0, 0)), np.zeros((0, 0), dtype=bool)
+        everything = np.concatenate(polygons)
+        (left, top), (right, bottom) = everything.min(axis=0), everything.max(axis=0)
+        window = _window(top, left, bottom, right, shape)
+        return window, _even_odd_fill(polygons, window)
     if roi.subpixelrect:
         # Sub-pixel bounds are float32 in the file: round off the float32 noise so a bound
         # written as 5.5 does not come back as 5.5000002 and take in the pixel centred on it.
@@ -143,30 +160,30 @@ def _roi_pixels(roi, shape, *, where: str) -> np.ndarray:
         left, top, right, bottom = (round(v, 4) for v in (left, top, right, bottom))
     else:
         left, top, right, bottom = roi.left, roi.top, roi.right, roi.bottom
-    rows = np.arange(shape[0])[:, None] + 0.5
-    cols = np.arange(shape[1])[None, :] + 0.5
+    window = _window(top, left, bottom, right, shape)
+    rows = np.arange(window[0].start, window[0].stop)[:, None] + 0.5
+    cols = np.arange(window[1].start, window[1].stop)[None, :] + 0.5
     if roi.roitype == ROI_TYPE.RECT:
-        return (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
+        return window, (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
     if right <= left or bottom <= top:
-        return np.zeros(shape, dtype=bool)
-    # An oval ROI is the ellipse inscribed in its bounds.
+        return window, np.zeros((len(rows), cols.shape[1]), dtype=bool)
+    # An oval ROI is the ellipse inscribed in its bounds. Multiplied out (no division) so a
+    # pixel centre exactly on a circle stays inside, as in RegionSet.to_label_image.
     half_height, half_width = (bottom - top) / 2, (right - left) / 2
-    # Multiplied out (no division) so a pixel centre exactly on a circle stays inside, as
-    # in RegionSet.to_label_image.
-    return (((rows - top - half_height) * half_width) ** 2
-            + ((cols - left - half_width) * half_height) ** 2) <= (half_height * half_width) ** 2
+    return window, ((((rows - top - half_height) * half_width) ** 2
+                     + ((cols - left - half_width) * half_height) ** 2)
+                    <= (half_height * half_width) ** 2)
 
 
-def _even_odd_fill(polygons, shape) -> np.ndarray:
+def _even_odd_fill(polygons, window) -> np.ndarray:
     from skimage.draw import polygon as draw_polygon
 
+    r0, c0 = window[0].start, window[1].start
+    shape = (window[0].stop - r0, window[1].stop - c0)
     inside = np.zeros(shape, dtype=bool)
     for xy in polygons:
-        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
-        if len(xy) < 3:
-            continue
         # skimage tests the integer points (pixel index = centre - 0.5) against the polygon.
-        rr, cc = draw_polygon(xy[:, 1] - 0.5, xy[:, 0] - 0.5, shape=shape)
+        rr, cc = draw_polygon(xy[:, 1] - 0.5 - r0, xy[:, 0] - 0.5 - c0, shape=shape)
         part = np.zeros(shape, dtype=bool)
         part[rr, cc] = True
         inside ^= part
@@ -211,11 +228,11 @@ def _simplify_closed(points: np.ndarray) -> np.ndarray:
         cross = ((points[:, 0] - before[:, 0]) * (after[:, 1] - points[:, 1])
                  - (points[:, 1] - before[:, 1]) * (after[:, 0] - points[:, 0]))
         collinear = cross == 0
-        if not collinear.any():
+        if not collinear.any() or collinear.all():
             break
-        # Drop one vertex per run of collinear points at a time, keeping the polygon closed.
-        first = int(np.flatnonzero(collinear)[0])
-        points = np.delete(points, first, axis=0)
+        # Every vertex on a straight run between its neighbours can go at once: the runs
+        # it belongs to stay straight lines between the vertices that remain.
+        points = points[~collinear]
     return points
 
 

@@ -166,3 +166,15 @@ def test_broken_files_are_user_errors(tmp_path):
     (tmp_path / "x.txt").write_text("hi")
     with pytest.raises(UserError, match="unsupported ROI file"):
         read_roi_set(tmp_path / "x.txt", (4, 4))
+
+
+def test_rois_reaching_outside_the_image_are_clipped(tmp_path):
+    partly = roifile.ImagejRoi.frompoints([[-3, -3], [3, -3], [3, 2], [-3, 2]], name="edge")
+    partly.roitype = roifile.ROI_TYPE.POLYGON
+    outside = roifile.ImagejRoi(roitype=roifile.ROI_TYPE.OVAL, top=20, left=20, bottom=25,
+                                right=25, name="gone")
+    _write_zip(tmp_path / "set.zip", [partly, outside])
+    labels = read_roi_set(tmp_path / "set.zip", (6, 6))
+    expected = np.zeros((6, 6), np.int32)
+    expected[0:2, 0:3] = 1
+    assert np.array_equal(labels, expected)
