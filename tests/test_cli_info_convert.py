@@ -265,3 +265,18 @@ def test_convert_tight_boxes_from_tiff_images_are_not_flipped(tmp_path, capsys):
     tight = RegionSet.from_labels(labels).to_boxes().boxes
     np.testing.assert_allclose(raw[:, :2], tight[:, [1, 0]])  # x = col0, y = row0
     np.testing.assert_allclose(raw[:, 2:4], tight[:, [3, 2]] - tight[:, [1, 0]])
+
+
+def test_installed_entry_point_exit_code_and_single_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "lipobench"
+    result = subprocess.run([str(script), "convert", str(tmp_path / "missing"),
+                             str(tmp_path / "out"), "--to", "roi"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.startswith("lipobench: error: ") and result.stderr.count("\n") == 1
+    assert "missing: no such dataset folder" in result.stderr
+    assert not (tmp_path / "out").exists()
