@@ -117,16 +117,18 @@ class LocalExecutor:
 class DaskExecutor:
     """Run jobs on a dask.distributed cluster: a new LocalCluster, or ``scheduler``'s."""
 
-    def __init__(self, *, workers: int = 2, scheduler: str | None = None):
+    def __init__(self, *, workers: int = 2, scheduler: str | None = None,
+                 connect_timeout: str = "30s"):
         self.workers = workers
         self.scheduler = scheduler
+        self.connect_timeout = connect_timeout
 
     def _client(self):
         from distributed import Client, LocalCluster
 
         if self.scheduler:
             try:
-                return Client(self.scheduler, timeout="30s"), None
+                return Client(self.scheduler, timeout=self.connect_timeout), None
             except (OSError, TimeoutError) as exc:
                 raise UserError(f"--scheduler {self.scheduler}: cannot reach the Dask scheduler "
                                 f"({exc}); check the address or start the cluster") from None

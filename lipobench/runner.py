@@ -499,13 +499,17 @@ def run_experiment(
     """Run every configuration of ``experiment`` and write the results under ``out``.
 
     ``executor`` defaults to the one the experiment names (:mod:`lipobench.executors`).
-    ``registry_factory`` (picklable) builds the adapter registry in each worker; the default
-    loads the installed plugins. ``fresh`` deletes the cache first, so every task reruns.
+    ``registry_factory`` (picklable) builds the adapter registry in each worker; by default
+    workers reuse ``registry`` (its adapter classes must then be importable there) or, when
+    neither is given, load the installed plugins. ``fresh`` deletes the cache first, so every task reruns.
     """
     from lipobench import executors, results
 
     if registry is None:
         registry = registry_factory() if registry_factory is not None else _load_registry()
+    elif registry_factory is None:
+        # In-process tasks can share the caller's registry; remote workers build their own.
+        registry_factory = _SameRegistry(registry)
     out = Path(out if out is not None else
                (experiment.output or Path("results") / experiment.label)).resolve()
     if executor is None:
@@ -533,6 +537,16 @@ def run_experiment(
     counts = progress.counts()
     progress.note(f"wrote {out / 'results.parquet'} and {out / 'summary.csv'}")
     return RunSummary(out, table, summary, counts)
+
+
+class _SameRegistry:
+    """A registry factory returning one registry (pickles by value: classes by reference)."""
+
+    def __init__(self, registry):
+        self.registry = registry
+
+    def __call__(self):
+        return self.registry
 
 
 def _load_registry():

@@ -47,7 +47,9 @@ def run_command(
     registry = load_registry()
     spec = load_experiment(experiment, registry, only=only)
     chosen = from_config(spec.executor, kind=kind, workers=workers, scheduler=scheduler)
-    result = run_experiment(spec, out=out, executor=chosen, registry=registry, fresh=fresh)
+    # Workers (Dask processes, remote nodes) build their own registry from the plugins.
+    result = run_experiment(spec, out=out, executor=chosen, registry=registry,
+                            registry_factory=load_registry, fresh=fresh)
     counts = result.counts
     typer.echo(f"{counts['done']} tasks ({counts['cached']} cached, {counts['failed']} failed); "
                f"results in {result.out}")
