@@ -33,6 +33,8 @@ COMMAND_MODULES = (
     "info",
     "convert",
     "run",
+    "plot",
+    "synth",
 )
 
 

@@ -1,0 +1,184 @@
+"""Write a synthetic dataset in lipobench's dataset layout.
+
+::
+
+    OUT/
+      dataset.toml             name, pixel size, folders, split
+      images/<name>.mrc        float32 counts, header voxel size = pixel size (Å)
+      masks/<name>.tif         int32 instance labels (0 = background)
+      distractors/<name>.tif   uint8 codes: 0 none, 1 hydrocarbon droplet, 2 crystalline ice,
+                               3 carbon film, 4 debris (see DistractorCode)
+      particles.csv            one row per particle: image + PARTICLE_COLUMNS
+      micrographs.csv          one row per image: split and acquisition values (defocus, ...)
+      synth_params.json        the full SynthParams, seed included
+      preview.png              with preview=True
+
+The whole folder is built beside OUT and renamed into place, so a killed run leaves nothing
+half-written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lipobench.errors import UserError
+from lipobench.data import write_manifest
+from lipobench.fsutil import atomic_dir
+from lipobench.imageio import write_labels_tiff, write_mrc, write_tiff
+from lipobench.synth.params import PRESETS, SynthParams, preset as get_preset, validate_params
+from lipobench.synth.render import PARTICLE_COLUMNS, Rendered, render_scene
+from lipobench.synth.scene import build_scene
+
+__all__ = ["make_dataset", "simulate_micrograph", "image_name", "resolve_params", "split_names"]
+
+
+def image_name(index: int) -> str:
+    """``synth_0000`` style names.
+
+    >>> image_name(12)
+    'synth_0012'
+    """
+    return f"synth_{index:04d}"
+
+
+def simulate_micrograph(params: SynthParams, *, index: int = 0, seed: int | None = None,
+                        noise_seed: int | None = None) -> Rendered:
+    """Simulate micrograph ``index`` of a dataset: image, labels, distractors, particle table.
+
+    ``noise_seed`` redraws the shot noise only; the ground truth stays identical.
+
+    >>> p = PRESETS["quick"].with_overrides(**{"output.size_px": 64})
+    >>> m = simulate_micrograph(p, index=0)
+    >>> m.image.shape, m.labels.dtype.name, m.distractors.dtype.name
+    ((64, 64), 'int32', 'uint8')
+    """
+    return render_scene(build_scene(params, index=index, seed=seed, noise_seed=noise_seed))
+
+
+def resolve_params(*, preset: str | SynthParams = "quick", seed: int | None = None,
+                   n_images: int | None = None, size: int | None = None,
+                   pixel_size_nm: float | None = None, binning: int | None = None,
+                   count: float | None = None) -> SynthParams:
+    """The preset with the command line's overrides applied and validated.
+
+    ``binning`` alone keeps the physical grid (``--binning 1`` on ``paper`` gives 4096^2 at
+    0.222 nm/px); ``size`` and ``pixel_size_nm`` set the written micrographs directly.
+    ``count`` is the mean number of LNPs per micrograph.
+
+    >>> p = resolve_params(preset="paper", binning=1)
+    >>> p.output.size_px, round(p.output.pixel_size_nm, 3)
+    (4096, 0.222)
+    >>> resolve_params(size=0)
+    Traceback (most recent call last):
+    ...
+    lipobench.errors.UserError: --size must be a positive number of pixels, got 0
+    """
+    base = preset if isinstance(preset, SynthParams) else get_preset(preset)
+    for flag, value in (("--size", size), ("--n-images", n_images), ("--binning", binning)):
+        if value is not None and value <= 0:
+            raise UserError(f"{flag} must be a positive number of pixels, got {value}"
+                            if flag == "--size" else f"{flag} must be positive, got {value}")
+    if pixel_size_nm is not None and not pixel_size_nm > 0:
+        raise UserError(f"--pixel-size must be a positive size in nm, got {pixel_size_nm}")
+    if seed is not None and seed < 0:
+        raise UserError(f"--seed must be zero or positive, got {seed}")
+    if count is not None and count < 0:
+        raise UserError(f"--count must be zero or positive, got {count}")
+    data = base.model_dump(mode="json")
+    out = data["output"]
+    if binning is not None:
+        physical_px = base.output.physical_pixel_size_nm
+        physical_size = base.output.physical_size_px
+        out["binning"] = binning
+        out["size_px"] = max(physical_size // binning, 1)
+        out["pixel_size_nm"] = physical_px * binning
+    if size is not None:
+        out["size_px"] = size
+    if pixel_size_nm is not None:
+        out["pixel_size_nm"] = pixel_size_nm
+    if seed is not None:
+        data["seed"] = seed
+    if n_images is not None:
+        share = base.n_test / base.n_images
+        data["n_images"] = n_images
+        data["n_test"] = int(round(n_images * share)) if n_images > 1 else 0
+        if n_images > 1:
+            data["n_test"] = min(max(data["n_test"], 1), n_images - 1)
+    if count is not None:
+        field_um = out["size_px"] * out["pixel_size_nm"] * 1e-3
+        data["sample"]["count_per_um2"] = count / field_um ** 2
+    return validate_params(data, source="synth options")
+
+
+def split_names(params: SynthParams) -> tuple[list[str], list[str]]:
+    """Train and test image names: the last ``n_test`` images are the test set.
+
+    >>> split_names(PRESETS["quick"])[1]
+    ['synth_0012', 'synth_0013', 'synth_0014', 'synth_0015']
+    """
+    names = [image_name(i) for i in range(params.n_images)]
+    cut = params.n_images - params.n_test
+    return names[:cut], names[cut:]
+
+
+def _manifest(params: SynthParams):
+    from lipobench.data import DatasetManifest, DatasetSection, MaskFormat, SplitSection
+
+    train, test = split_names(params)
+    return DatasetManifest(
+        dataset=DatasetSection(name=params.name, pixel_size_nm=params.output.pixel_size_nm,
+                               images="images", masks="masks", mask_format=MaskFormat.LABELS,
+                               trust_pickles=False),
+        split=SplitSection(train=train, test=test),
+    )
+
+
+def make_dataset(out_dir, *, preset: str | SynthParams = "quick", seed: int | None = 0,
+                 n_images: int | None = None, size: int | None = None,
+                 pixel_size_nm: float | None = None, binning: int | None = None,
+                 count: float | None = None, preview: bool = False) -> Path:
+    """Simulate a whole dataset into ``out_dir`` (replaced atomically) and return its path.
+
+    ``preset`` is a name of :data:`PRESETS` or a :class:`SynthParams`; the other options override
+    it (see :func:`resolve_params`). Same arguments, same bytes.
+    """
+    params = resolve_params(preset=preset, seed=seed, n_images=n_images, size=size,
+                            pixel_size_nm=pixel_size_nm, binning=binning, count=count)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"{out_dir}: exists and is not a folder; give a folder path for OUT")
+    train, _ = split_names(params)
+    train = set(train)
+    with atomic_dir(out_dir) as tmp:
+        for sub in ("images", "masks", "distractors"):
+            (tmp / sub).mkdir()
+        tables, rows, shown = [], [], []
+        for index in range(params.n_images):
+            name = image_name(index)
+            result = simulate_micrograph(params, index=index)
+            write_mrc(tmp / "images" / f"{name}.mrc", result.image,
+                      pixel_size_nm=params.output.pixel_size_nm)
+            write_labels_tiff(tmp / "masks" / f"{name}.tif", result.labels)
+            write_tiff(tmp / "distractors" / f"{name}.tif", result.distractors)
+            table = result.particles.copy()
+            table.insert(0, "image", name)
+            tables.append(table)
+            rows.append({"image": name, "split": "train" if name in train else "test",
+                         **result.meta})
+            if preview and len(shown) < 4:
+                shown.append((result.image, result.labels, result.distractors))
+        particles = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(
+            columns=["image", *PARTICLE_COLUMNS])
+        particles.to_csv(tmp / "particles.csv", index=False, float_format="%.6g")
+        pd.DataFrame(rows).to_csv(tmp / "micrographs.csv", index=False, float_format="%.6g")
+        (tmp / "synth_params.json").write_text(params.model_dump_json(indent=2) + "\n",
+                                                encoding="utf-8")
+        write_manifest(tmp, _manifest(params))
+        if preview:
+            from lipobench.synth.preview import write_preview
+
+            write_preview(tmp / "preview.png", shown)
+    return out_dir

@@ -1,0 +1,279 @@
+"""The simulator's one typed parameter object, :class:`SynthParams`, and its presets.
+
+Every knob of SYNTHETIC.md lives here, grouped as optics, sample, ice, artifacts, output.
+``Range`` fields are ``(low, high)`` pairs from which each micrograph draws uniformly. The
+object is saved beside the data as ``synth_params.json`` and loads back with
+:meth:`SynthParams.from_json`.
+
+>>> p = PRESETS["quick"]
+>>> p.output.size_px, p.output.pixel_size_nm, p.output.binning, p.n_images, p.n_test
+(512, 0.888, 4, 16, 4)
+>>> round(p.output.physical_pixel_size_nm, 3), p.output.physical_size_px
+(0.222, 2048)
+>>> SynthParams.model_validate_json(p.model_dump_json()) == p
+True
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, \
+    model_validator
+
+from lipobench.errors import UserError
+
+__all__ = [
+    "LNPClass", "OpticsParams", "MorphologyMix", "SampleParams", "IceParams",
+    "ArtifactParams", "OutputParams", "SynthParams", "PRESETS", "preset",
+]
+
+
+def _ordered(pair: tuple[float, float]) -> tuple[float, float]:
+    if pair[0] > pair[1]:
+        raise ValueError(f"a range is (low, high) with low <= high, got {list(pair)}")
+    return pair
+
+
+Range = Annotated[tuple[float, float], AfterValidator(_ordered)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LNPClass(str, enum.Enum):
+    """The five LNP morphologies of SYNTHETIC.md."""
+
+    SOLID = "solid"
+    BLEB = "bleb"
+    LAMELLAR = "lamellar"
+    UNILAMELLAR = "unilamellar"
+    MULTILAMELLAR = "multilamellar"
+
+
+class OpticsParams(_Model):
+    """Microscope and detector. Ranges are drawn per micrograph."""
+
+    voltage_kv: float = Field(200.0, gt=0)
+    cs_mm: float = Field(2.7, ge=0)
+    amplitude_contrast: Range = (0.07, 0.10)
+    defocus_um: Range = (1.0, 3.0)
+    astigmatism_nm: Range = (0.0, 50.0)
+    b_factor_a2: Range = (100.0, 300.0)
+    dose_e_per_a2: float = Field(120.0, gt=0)
+    dqe: Range = (0.4, 0.8)
+    illumination_ramp: Range = (0.01, 0.05)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not (0 <= self.amplitude_contrast[0] and self.amplitude_contrast[1] < 1):
+            raise ValueError("amplitude_contrast must lie in [0, 1)")
+        if self.defocus_um[0] <= 0:
+            raise ValueError("defocus_um must be positive (underfocus)")
+        if not (0 < self.dqe[0] and self.dqe[1] <= 1):
+            raise ValueError("dqe must lie in (0, 1]")
+        return self
+
+
+class MorphologyMix(_Model):
+    """Fractions of each LNP class; they must sum to 1."""
+
+    solid: float = Field(0.45, ge=0)
+    bleb: float = Field(0.20, ge=0)
+    lamellar: float = Field(0.10, ge=0)
+    unilamellar: float = Field(0.15, ge=0)
+    multilamellar: float = Field(0.10, ge=0)
+
+    @model_validator(mode="after")
+    def _sums_to_one(self):
+        total = sum(self.fractions().values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"the morphology fractions sum to {total:g}; make them sum to 1")
+        return self
+
+    def fractions(self) -> dict[LNPClass, float]:
+        return {cls: float(getattr(self, cls.value)) for cls in LNPClass}
+
+
+class SampleParams(_Model):
+    """How many LNPs, how big, which kinds, how dark, how they lie."""
+
+    # 55 per 909 nm x 909 nm field, as in the study.
+    count_per_um2: float = Field(55 / 0.909 ** 2, ge=0)
+    count_dispersion: float = Field(6.0, gt=0)
+    diameter_median_nm: float = Field(70.0, gt=0)
+    diameter_sigma_ln: float = Field(0.4, ge=0)
+    diameter_range_nm: Range = (20.0, 200.0)
+    morphology: MorphologyMix = MorphologyMix()
+    elongated_fraction: float = Field(0.3, ge=0, le=1)
+    axis_ratio: Range = (1.05, 1.5)
+    # Calibrated against reference/vesicles (see lipobench.synth.realism): with the nominal
+    # potentials (scale 1) a liposome-rich render was about 3x cleaner than the real vesicles.
+    contrast_scale: float = Field(0.5, gt=0)
+    potential_rim_v: float = 1.6
+    potential_core_v: float = 1.2
+    potential_head_v: float = 2.0
+    potential_tail_v: float = 0.6
+    potential_blob_v: float = 1.8
+    clustered_fraction: float = Field(0.5, ge=0, le=1)
+    cluster_sigma_nm: float = Field(60.0, gt=0)
+    touching_fraction: float = Field(0.2, ge=0, le=1)
+    touching_gap_nm: Range = (0.0, 3.0)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.diameter_range_nm[0] <= 0:
+            raise ValueError("diameter_range_nm must be positive")
+        return self
+
+    def mean_projected_area_nm2(self) -> float:
+        """Mean projected area of one particle (lognormal second moment, untruncated)."""
+        second = self.diameter_median_nm ** 2 * np.exp(2 * self.diameter_sigma_ln ** 2)
+        second = min(second, self.diameter_range_nm[1] ** 2)
+        return float(np.pi / 4 * second)
+
+
+class IceParams(_Model):
+    """Vitreous ice: thickness field, structure noise, scattering losses."""
+
+    thickness_nm: Range = (60.0, 250.0)
+    correlation_nm: float = Field(300.0, gt=0)
+    # Phase noise of amorphous ice, as the standard deviation over a 1 nm^2 pixel (rad * nm);
+    # a pixel of p nm sees phase_noise / p, as white noise averaged over its area.
+    # 0.1 calibrated with contrast_scale against reference/vesicles (see realism.py).
+    phase_noise_rad_nm: float = Field(0.1, ge=0)
+    aperture_mean_free_path_nm: float = Field(1500.0, gt=0)
+    inelastic_mean_free_path_nm: float = Field(275.0, gt=0)
+    inelastic_blur_nm: float = Field(3.0, ge=0)
+
+
+class ArtifactParams(_Model):
+    """Things that look like particles but are not (never labelled)."""
+
+    droplet_count_per_um2: float = Field(6.0, ge=0)
+    droplet_diameter_nm: Range = (10.0, 200.0)
+    droplet_potential_v: float = 1.3
+    crystalline_ice_probability: float = Field(0.3, ge=0, le=1)
+    crystal_size_nm: Range = (50.0, 1000.0)
+    grain_count_per_um2: float = Field(15.0, ge=0)
+    grain_size_nm: Range = (10.0, 50.0)
+    carbon_edge_probability: float = Field(0.25, ge=0, le=1)
+    carbon_thickness_nm: float = Field(20.0, ge=0)
+    carbon_phase_noise_rad_nm: float = Field(0.05, ge=0)
+    debris_count_per_um2: float = Field(20.0, ge=0)
+    debris_size_nm: Range = (5.0, 20.0)
+
+
+class OutputParams(_Model):
+    """The written micrographs: size and pixel size after binning the physical simulation."""
+
+    size_px: int = Field(1024, gt=0)
+    pixel_size_nm: float = Field(0.888, gt=0)
+    binning: int = Field(4, ge=1)
+
+    @property
+    def physical_pixel_size_nm(self) -> float:
+        return self.pixel_size_nm / self.binning
+
+    @property
+    def physical_size_px(self) -> int:
+        return self.size_px * self.binning
+
+    @property
+    def field_nm(self) -> float:
+        return self.size_px * self.pixel_size_nm
+
+
+class SynthParams(_Model):
+    """Everything the simulator needs, plus the dataset's size, split and seed."""
+
+    name: str = "synthetic-paper"
+    seed: int = Field(0, ge=0)
+    n_images: int = Field(38, gt=0)
+    n_test: int = Field(7, ge=0)
+    optics: OpticsParams = OpticsParams()
+    sample: SampleParams = SampleParams()
+    ice: IceParams = IceParams()
+    artifacts: ArtifactParams = ArtifactParams()
+    output: OutputParams = OutputParams()
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.n_test >= self.n_images and self.n_images > 1:
+            raise ValueError(f"n_test ({self.n_test}) must be below n_images ({self.n_images})")
+        if self.output.physical_pixel_size_nm > 1.0:
+            raise ValueError(
+                f"physical pixel size {self.output.physical_pixel_size_nm:g} nm is too coarse "
+                "to sample the CTF; raise output.binning or lower output.pixel_size_nm")
+        packing = self.sample.count_per_um2 * 1e-6 * self.sample.mean_projected_area_nm2()
+        if packing > 0.5:
+            field = self.output.field_nm
+            mean = self.sample.count_per_um2 * (field * 1e-3) ** 2
+            raise ValueError(
+                f"sample.count_per_um2 = {self.sample.count_per_um2:g} (mean {mean:.0f} "
+                f"particles per image) would cover {100 * packing:.0f}% of the field, more "
+                "particles than fit; lower it so they cover at most 50%")
+        return self
+
+    def with_overrides(self, **changes) -> SynthParams:
+        """A validated copy with dotted-path changes, e.g. ``{"output.size_px": 256}``."""
+        data = self.model_dump(mode="json")
+        for dotted, value in changes.items():
+            node = data
+            *parents, leaf = dotted.split(".")
+            for key in parents:
+                node = node[key]
+            node[leaf] = value
+        return validate_params(data, source="overrides")
+
+    @classmethod
+    def from_json(cls, path) -> SynthParams:
+        """Load parameters written by :func:`make_dataset` (or by hand); user errors on bad input."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"{path}: no such parameter file; give a synth_params.json path")
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"{path}: not readable JSON ({exc}); fix the file")
+        return validate_params(data, source=str(path))
+
+
+def validate_params(data, *, source: str) -> SynthParams:
+    """Validate a dict as :class:`SynthParams`, turning pydantic errors into one-line UserErrors."""
+    try:
+        return SynthParams.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        message = err["msg"].removeprefix("Value error, ")
+        raise UserError(f"{source}: synth parameter {key}: {message}") from None
+
+
+_QUICK = SynthParams(
+    name="synthetic-quick", n_images=16, n_test=4,
+    output=OutputParams(size_px=512, pixel_size_nm=0.888, binning=4),
+)
+_PAPER = SynthParams(
+    name="synthetic-paper", n_images=38, n_test=7,
+    output=OutputParams(size_px=1024, pixel_size_nm=0.888, binning=4),
+)
+
+#: Named parameter sets: ``quick`` (16 x 512^2 at 0.888 nm/px, from 2048^2 at 0.222 nm/px,
+#: 12 train / 4 test) and ``paper`` (38 x 1024^2 at 0.888 nm/px, from 4096^2 at 0.222 nm/px,
+#: 31 train / 7 test, as in the study).
+PRESETS: dict[str, SynthParams] = {"quick": _QUICK, "paper": _PAPER}
+
+
+def preset(name: str) -> SynthParams:
+    """The preset called ``name``; a UserError listing the choices otherwise."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise UserError(f"unknown synthetic preset {name!r}; use one of {sorted(PRESETS)}") \
+            from None
