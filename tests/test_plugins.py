@@ -181,7 +181,8 @@ def test_same_class_twice_is_harmless_and_options_are_checked():
     registry.register(LogAdapter)
     registry.register(LogAdapter)
     assert registry.names() == ["log"] and len(registry) == 1
-    with pytest.raises(UserError, match=r"unknown option 'bin_dir' for adapter 'log'.*allowed options: none"):
+    with pytest.raises(UserError,
+                       match=r"unknown option 'bin_dir' for adapter 'log'.*allowed options: none"):
         registry.get("log", bin_dir="/x")
 
 
@@ -238,3 +239,29 @@ def test_unavailable_adapter_is_skipped_with_its_reason(tmp_path):
 
     with pytest.raises(pytest.skip.Exception, match="mytool not found.*install mytool"):
         check_adapter(MissingToolAdapterForTests(), tmp_path)
+
+
+# ---------------------------------------------------------------- command line
+def test_adapters_command_lists_a_third_party_plugin(example_plugin, capsys):
+    from lipobench.cli import main
+
+    assert main(["adapters"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["NAME", "KIND", "PACKAGE", "VERSION", "STATUS"]
+    row = next(line.split() for line in lines if line.startswith("threshold"))
+    assert row == ["threshold", "mask", "lipobench-example-plugin", "0.1.0", "ok"]
+
+
+def test_broken_plugin_is_one_line_exit_2_through_the_cli(site, capsys):
+    from lipobench.cli import main
+
+    (site / "broken_cli_plugin.py").write_text("import does_not_exist_anywhere\n")
+    _fake_distribution(site, name="broken-cli-plugin", module="broken_cli_plugin",
+                       entry_points="[lipobench]\nbroken_cli = broken_cli_plugin\n")
+    with pytest.raises(SystemExit) as excinfo:
+        main(["adapters"])
+    assert excinfo.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lipobench: error: the lipobench plugin 'broken_cli' from package "
+                          "'broken-cli-plugin' failed to load")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
