@@ -34,6 +34,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lipobench.adapters.base import Adapter, Availability, ModelRef, Parameter, Stage
+from lipobench.adapters.cellpose import CellposeAdapter
 from lipobench.errors import UserError
 from lipobench.micrograph import Micrograph
 from lipobench.regions import RegionKind, RegionSet
@@ -298,30 +299,35 @@ def _plateau_maxima(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     higher_near = cv2.dilate(levels, _EIGHT)
     bad = higher_near > levels  # next to a higher level: not on a regional maximum
-    good = (levels > 0) & ~bad
+    # good = level > 0 and no higher neighbour; the dilation is never below the level, and
+    # uint8 wrap-around sends a dilation of 0 to 255, which no level exceeds.
+    good = levels > higher_near - np.uint8(1)
     # Two 8-adjacent good pixels always share a level, so components of `good` lie inside
     # single plateaus; a component is a whole maximal plateau unless it touches a bad pixel of
     # its own level (then its plateau continues into that bad pixel and is not a maximum).
-    bad_levels = np.where(bad, levels, np.uint8(0))
-    tainted = good & (cv2.dilate(bad_levels, _EIGHT) == levels)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(
-        good.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)
+    # Every component that is not the whole image touches some bad pixel, so the good pixels
+    # next to bad ones (a thin set) carry all that is needed: each component's level, and
+    # whether it touches a bad pixel of its own level.
+    edge = np.flatnonzero(good & cv2.dilate(bad.view(np.uint8), _EIGHT).view(bool))
+    count, labels = cv2.connectedComponents(good.view(np.uint8), connectivity=8,
+                                            ltype=cv2.CV_32S)
+    bad_levels = np.multiply(levels, bad)
+    edge_labels = labels.ravel()[edge]
+    edge_levels = levels.ravel()[edge]
+    touches_own = cv2.dilate(bad_levels, _EIGHT).ravel()[edge] == edge_levels
+    component_level = np.zeros(count, dtype=np.uint8)
+    component_level[edge_labels] = edge_levels
+    if count == 2 and edge.size == 0:  # one plateau filling the whole image
+        component_level[1] = levels.flat[0]
     keep = np.ones(count, dtype=bool)
     keep[0] = False
-    keep[labels[tainted]] = False
+    keep[edge_labels[touches_own]] = False
     kept = np.flatnonzero(keep)
-    plateau_levels = np.empty(kept.size, dtype=np.uint8)
-    for k, label in enumerate(kept):
-        # A component's top bounding-box row holds one of its pixels.
-        top, left, width = stats[label, cv2.CC_STAT_TOP], stats[label, cv2.CC_STAT_LEFT], \
-            stats[label, cv2.CC_STAT_WIDTH]
-        row = labels[top, left: left + width]
-        plateau_levels[k] = levels[top, left + int(np.argmax(row == label))]
     if kept.size != count - 1:
         lookup = np.zeros(count, dtype=np.int32)
         lookup[kept] = np.arange(1, kept.size + 1, dtype=np.int32)
         labels = lookup[labels]
-    return labels, plateau_levels
+    return labels, component_level[kept]
 
 
 def merge_until(conf_map, thresholds=DEFAULT_THRESHOLDS) -> tuple[np.ndarray, np.ndarray]:
@@ -505,3 +511,223 @@ def merge_masks(label_masks, thresholds=DEFAULT_THRESHOLDS, *,
                             "use confidence method 'average' with it")
         return merge_instances(label_masks, thresholds)
     return merge_until(detection_counts(label_masks, method=method, window=window), thresholds)
+
+
+# --------------------------------------------------------------------------- adapter
+class LipoPosePredictParams(BaseModel):
+    """PREDICT-stage parameters of :class:`LipoPoseAdapter`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    diameter_start: float | None = Field(None, gt=0)
+    diameter_stop: float | None = Field(None, gt=0)
+    diameter_step: float = Field(5.0, gt=0)
+    confidence: ConfidenceMethod = ConfidenceMethod.AVERAGE
+    window: int | None = Field(None, ge=1)
+    merge: MergeMethod = MergeMethod.CONNECTED
+    flow_threshold: float = Field(0.4, ge=0)
+    cellprob_threshold: float = 0.0
+
+
+class LipoPoseSelectParams(BaseModel):
+    """SELECT-stage parameters of :class:`LipoPoseAdapter`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    until: float = 0.0
+
+
+def _validated(model_cls, params: Mapping[str, Any], what: str):
+    try:
+        return model_cls(**dict(params))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "?"
+        raise UserError(
+            f"lipopose {what} parameter {key!r}: {first['msg']}; "
+            f"known {what} parameters: {', '.join(model_cls.model_fields)}"
+        ) from None
+
+
+#: Default diameter range, as factors of the model's mean training diameter.
+_DEFAULT_SPAN = (0.5, 2.0)
+
+
+def _mask_file(workdir: Path, image_name: str, diameter: float, flow: float,
+               cellprob: float) -> Path:
+    # One file per (image, diameter, Cellpose thresholds): every PREDICT combination of the
+    # same model reuses it, so only the merge reruns when merge parameters change.
+    return (Path(workdir) / "masks" / image_name /
+            f"d{diameter:g}_flow{flow:g}_prob{cellprob:g}.npz")
+
+
+def _save_labels(path: Path, labels: np.ndarray) -> None:
+    from lipobench.fsutil import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, labels=labels)
+
+
+def _load_labels(path: Path) -> np.ndarray | None:
+    if not path.is_file():
+        return None
+    with np.load(path) as data:
+        return data["labels"]
+
+
+def _build_parameters() -> dict[str, Parameter]:
+    train = {k: v for k, v in CellposeAdapter.parameters.items() if v.stage is Stage.TRAIN}
+    return {
+        **train,
+        "diameter_start": Parameter(Stage.PREDICT, (None,),
+                                    "smallest diameter (px); None: half the model's mean "
+                                    "training diameter"),
+        "diameter_stop": Parameter(Stage.PREDICT, (None,),
+                                   "largest diameter (px, inclusive); None: twice the model's "
+                                   "mean training diameter"),
+        "diameter_step": Parameter(Stage.PREDICT, (5.0,), "spacing of the diameters (px)"),
+        "confidence": Parameter(Stage.PREDICT, tuple(m.value for m in ConfidenceMethod),
+                                "confidence map: average (the study) or sliding_window"),
+        "window": Parameter(Stage.PREDICT, (None,),
+                            "consecutive diameters per window (sliding_window only)"),
+        "merge": Parameter(Stage.PREDICT, tuple(m.value for m in MergeMethod),
+                           "connected (the study: components of the thresholded map) or "
+                           "instances (per-diameter instances grouped by overlap)"),
+        "flow_threshold": Parameter(Stage.PREDICT, (0.4,), "Cellpose flow threshold"),
+        "cellprob_threshold": Parameter(Stage.PREDICT, (0.0,),
+                                        "Cellpose cell probability threshold"),
+        "until": Parameter(Stage.SELECT, tuple(sorted(DEFAULT_THRESHOLDS)),
+                           "merge until this threshold (%): low favours recall, high "
+                           "precision"),
+    }
+
+
+_PARAMETERS = _build_parameters()
+
+
+class LipoPoseAdapter(Adapter):
+    """LipoPose: a Cellpose model run at many diameters, merged through a confidence map.
+
+    TRAIN parameters are Cellpose's (training is delegated to
+    :class:`~lipobench.adapters.cellpose.CellposeAdapter`). PREDICT parameters choose the
+    diameters (``diameter_start``..``diameter_stop`` every ``diameter_step`` px; without a
+    start or stop, 0.5 and 2 times the model's mean training diameter), the confidence map and
+    the merge. The SELECT parameter ``until`` keeps the objects that entered at that threshold
+    or above: merging down to ``T`` gives exactly those objects (the merge never revisits a
+    higher threshold), so sweeping ``until`` reruns nothing. ``until`` must be one of
+    :data:`DEFAULT_THRESHOLDS`.
+
+    The per-diameter masks are cached in the predict workdir, one file per image and
+    diameter, so changing the confidence map or the merge does not rerun Cellpose.
+    """
+
+    name: ClassVar[str] = "lipopose"
+    region_kind: ClassVar[RegionKind] = RegionKind.MASK
+    parameters: ClassVar[Mapping[str, Parameter]] = _PARAMETERS
+    citation: ClassVar[str] = (
+        "Basu S, Bajcsy P, Cleveland P, Carrasco MJ, Bahar I, et al. LipoPose: Adapting "
+        "Cellpose to Lipid Nanoparticle Segmentation (2023)"
+    )
+
+    def __init__(self, device: str = "auto"):
+        self.cellpose = CellposeAdapter(device=device)
+        #: Cellpose runs of the last predict call (0 when every mask came from the cache).
+        self.cellpose_runs = 0
+
+    def availability(self) -> Availability:
+        return self.cellpose.availability()
+
+    def test_parameters(self) -> dict[str, Any]:
+        return {**super().test_parameters(), "n_epochs": 1,
+                "diameter_start": 20.0, "diameter_stop": 30.0, "diameter_step": 10.0}
+
+    def to_native(self, micrographs: Sequence[Micrograph], workdir: Path) -> Path:
+        """Cellpose's training folder (LipoPose trains a plain Cellpose model)."""
+        return self.cellpose.to_native(micrographs, workdir)
+
+    def train(self, native: Path, params: Mapping[str, Any], workdir: Path) -> ModelRef:
+        """Cellpose training with the TRAIN parameters."""
+        return self.cellpose.train(native, params, workdir)
+
+    def diameters(self, params: LipoPosePredictParams, model=None) -> list[float]:
+        """The diameters to run, validated; the model fills a missing start or stop."""
+        start, stop = params.diameter_start, params.diameter_stop
+        if start is None or stop is None:
+            mean = float(getattr(model, "diam_labels", 0) or getattr(model, "diam_mean", 30.0))
+            start = start if start is not None else round(mean * _DEFAULT_SPAN[0], 3)
+            stop = stop if stop is not None else round(mean * _DEFAULT_SPAN[1], 3)
+        try:
+            return DiameterRange(start=start, stop=stop, step=params.diameter_step).values()
+        except ValidationError as exc:
+            raise UserError(
+                f"lipopose diameter_start/diameter_stop/diameter_step ({start:g}, {stop:g}, "
+                f"{params.diameter_step:g}): {exc.errors()[0]['msg']}; give start <= stop, "
+                "all positive, in pixels"
+            ) from None
+
+    def masks_at_diameters(self, model_ref: ModelRef, micrographs: Sequence[Micrograph],
+                           params: LipoPosePredictParams, workdir: Path
+                           ) -> tuple[list[float], list[list[np.ndarray]]]:
+        """Per micrograph, the label image at each diameter, from the cache where present.
+
+        The model is loaded once, and only when some mask is missing from the cache.
+        """
+        from lipobench.adapters.cellpose import load_cellpose_model, segment
+
+        model = None
+        if params.diameter_start is None or params.diameter_stop is None:
+            model = load_cellpose_model(model_ref, self.cellpose.device)
+        diameters = self.diameters(params, model)
+        for micrograph in micrographs:
+            limit = min(micrograph.shape)
+            if diameters[-1] > limit:
+                raise UserError(
+                    f"lipopose diameter {diameters[-1]:g} px exceeds micrograph "
+                    f"{micrograph.name!r} ({limit} px); lower diameter_stop"
+                )
+        self.cellpose_runs = 0
+        result = []
+        for micrograph in micrographs:
+            per_diameter = []
+            for diameter in diameters:
+                path = _mask_file(workdir, micrograph.name, diameter, params.flow_threshold,
+                                  params.cellprob_threshold)
+                labels = _load_labels(path)
+                if labels is None:
+                    if model is None:
+                        model = load_cellpose_model(model_ref, self.cellpose.device)
+                    labels = segment(model, micrograph.image, diameter=diameter,
+                                     flow_threshold=params.flow_threshold,
+                                     cellprob_threshold=params.cellprob_threshold)
+                    self.cellpose_runs += 1
+                    _save_labels(path, labels)
+                per_diameter.append(labels)
+            result.append(per_diameter)
+        return diameters, result
+
+    def predict(self, model: ModelRef, micrographs: Sequence[Micrograph],
+                params: Mapping[str, Any], workdir: Path) -> list[RegionSet]:
+        """Masks merged down to the lowest default threshold, scored by entry threshold."""
+        p = _validated(LipoPosePredictParams, params, "predict")
+        if p.confidence is ConfidenceMethod.SLIDING_WINDOW and p.window is None:
+            raise UserError("lipopose window: the sliding_window confidence needs window = "
+                            "a number of consecutive diameters, e.g. 3")
+        _, masks = self.masks_at_diameters(model, micrographs, p, Path(workdir))
+        regions = []
+        for per_diameter in masks:
+            labels, scores = merge_masks(per_diameter, DEFAULT_THRESHOLDS, merge=p.merge,
+                                         method=p.confidence, window=p.window)
+            regions.append(RegionSet.from_labels(labels, scores=scores, copy=False))
+        return regions
+
+    def select(self, regions: RegionSet, params: Mapping[str, Any]) -> RegionSet:
+        """Keep the objects merged at ``until`` or above (entry threshold >= until)."""
+        p = _validated(LipoPoseSelectParams, params, "select")
+        if p.until not in DEFAULT_THRESHOLDS:
+            allowed = ", ".join(f"{t:g}" for t in DEFAULT_THRESHOLDS)
+            raise UserError(f"lipopose until {p.until:g}: merge-until thresholds are "
+                            f"{allowed}; pick one of them")
+        if regions.scores is None:
+            return regions
+        return regions.select(regions.scores >= p.until)
+
