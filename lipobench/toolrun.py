@@ -37,7 +37,10 @@ def user_tool_config(tool: str) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not valid TOML ({exc}); fix or delete the file") from None
-    table = data.get("tools", {}).get(tool, {})
+    tools = data.get("tools", {})
+    if not isinstance(tools, dict):
+        raise UserError(f"{path}: tools must be a table of [tools.NAME] sections")
+    table = tools.get(tool, {})
     if not isinstance(table, dict):
         raise UserError(f"{path}: [tools.{tool}] must be a table such as bin_dir = \"/path\"")
     return table
