@@ -265,3 +265,20 @@ def test_broken_plugin_is_one_line_exit_2_through_the_cli(site, capsys):
     assert err.startswith("lipobench: error: the lipobench plugin 'broken_cli' from package "
                           "'broken-cli-plugin' failed to load")
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_doctor_reports_torch_and_cuda(monkeypatch, capsys):
+    import torch
+
+    from lipobench.cli import main
+
+    assert main(["doctor", "log"]) == 0
+    real = capsys.readouterr().out.splitlines()[-1]
+    assert real.startswith(f"torch {torch.__version__}: ")
+    assert ("CUDA available" in real) == torch.cuda.is_available()
+    # No GPU here: stand in for one to check the other branch of the report.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index: "FakeGPUForTests")
+    assert main(["doctor", "log"]) == 0
+    assert "CUDA available (FakeGPUForTests)" in capsys.readouterr().out
