@@ -216,9 +216,9 @@ def _mask_overlaps(a: np.ndarray, b: np.ndarray) -> Overlaps:
     if (top_a + 1) * (top_b + 1) <= _DENSE_LIMIT:
         # The common case (labels 1..N): one bincount over a combined key gives the whole
         # contact table, and its margins give the areas, as in cellpose and stardist.
-        key = va.astype(np.intp)
-        key *= top_b + 1
-        key += vb.astype(np.intp, copy=False)
+        # The table has fewer than 2**31 cells, so int32 keys suffice (half the memory traffic).
+        key = va.astype(np.int32, copy=False) * np.int32(top_b + 1)
+        key += vb.astype(np.int32, copy=False)
         table = np.bincount(key, minlength=(top_a + 1) * (top_b + 1)).reshape(top_a + 1, -1)
         area_a_all, area_b_all = table.sum(axis=1), table.sum(axis=0)
         ids_a = np.flatnonzero(area_a_all[1:]) + 1

@@ -325,27 +325,54 @@ def components(ti: np.ndarray, pj: np.ndarray):
 
     Returns the edges that form components of their own (one truth, one prediction, one
     edge) and a list with the edge indices of every larger component.
+
+    >>> lone, groups = components(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]))
+    >>> lone.tolist(), [g.tolist() for g in groups]
+    ([0], [[1, 2, 3]])
     """
+    ti = np.asarray(ti, dtype=np.int64)
+    pj = np.asarray(pj, dtype=np.int64)
     if len(ti) == 0:
         return np.zeros(0, dtype=np.int64), []
-    t_nodes, t_of = np.unique(ti, return_inverse=True)
-    p_nodes, p_of = np.unique(pj, return_inverse=True)
-    lone = (np.bincount(t_of)[t_of] == 1) & (np.bincount(p_of)[p_of] == 1)
+    lone = (np.bincount(ti)[ti] == 1) & (np.bincount(pj)[pj] == 1)
     rest = np.flatnonzero(~lone)
-    groups = []
-    if rest.size:
-        from scipy.sparse import coo_matrix
-        from scipy.sparse.csgraph import connected_components
+    if rest.size == 0:
+        return np.flatnonzero(lone), []
+    # Prediction nodes follow the truth nodes in one numbering.
+    label = _connected(ti[rest], pj[rest] + int(ti.max()) + 1)
+    order = np.argsort(label, kind="stable")
+    bounds = np.flatnonzero(np.diff(label[order])) + 1
+    return np.flatnonzero(lone), np.split(rest[order], bounds)
 
-        n_nodes = len(t_nodes) + len(p_nodes)
-        graph = coo_matrix((np.ones(rest.size), (t_of[rest], len(t_nodes) + p_of[rest])),
-                           shape=(n_nodes, n_nodes))
-        _, label = connected_components(graph, directed=False)
-        edge_label = label[t_of[rest]]
-        order = np.argsort(edge_label, kind="stable")
-        bounds = np.flatnonzero(np.diff(edge_label[order])) + 1
-        groups = np.split(rest[order], bounds)
-    return np.flatnonzero(lone), groups
+
+#: Up to this many edges a union-find in Python beats scipy's connected_components, whose
+#: input validation alone costs about a millisecond.
+_SMALL_GRAPH = 512
+
+
+def _connected(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A component label for each edge ``(a[e], b[e])`` of an undirected graph."""
+    if len(a) <= _SMALL_GRAPH:
+        parent: dict[int, int] = {}
+
+        def root(node: int) -> int:
+            parent.setdefault(node, node)
+            while parent[node] != node:
+                parent[node] = parent[parent[node]]
+                node = parent[node]
+            return node
+
+        for u, v in zip(a.tolist(), b.tolist()):
+            ru, rv = root(u), root(v)
+            if ru != rv:
+                parent[ru] = rv
+        return np.array([root(u) for u in a.tolist()], dtype=np.int64)
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    size = int(max(a.max(), b.max())) + 1
+    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(size, size))
+    return connected_components(graph, directed=False)[1][a]
 
 
 def optimal_matching(ti: np.ndarray, pj: np.ndarray, iou: np.ndarray) -> np.ndarray:
@@ -361,10 +388,19 @@ def optimal_matching(ti: np.ndarray, pj: np.ndarray, iou: np.ndarray) -> np.ndar
 
 def solve_component(ti, pj, iou, edge_ids) -> np.ndarray:
     """The optimal matching of one connected component, as a subset of ``edge_ids``."""
+    if len(ti) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if np.all(ti == ti[0]) or np.all(pj == pj[0]):
+        # A star (one truth, several predictions or the reverse) holds one match at most.
+        return np.asarray(edge_ids)[[int(np.argmax(iou))]]
     from scipy.optimize import linear_sum_assignment
 
-    rows, r_of = np.unique(ti, return_inverse=True)
-    cols, c_of = np.unique(pj, return_inverse=True)
+    # Components are small: numbering their nodes in Python beats two np.unique calls.
+    r_index: dict[int, int] = {}
+    c_index: dict[int, int] = {}
+    r_of = np.array([r_index.setdefault(v, len(r_index)) for v in ti.tolist()], dtype=np.intp)
+    c_of = np.array([c_index.setdefault(v, len(c_index)) for v in pj.tolist()], dtype=np.intp)
+    rows, cols = r_index, c_index
     # Every matched edge weighs 1 plus a share of its IoU; the IoU shares of a whole matching
     # sum to less than 1, so the solver first maximizes the number of pairs, then the IoU.
     size = min(len(rows), len(cols))
