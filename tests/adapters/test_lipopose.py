@@ -324,3 +324,129 @@ def test_bad_diameter_ranges_are_user_errors(text):
 
 def test_confidence_method_accepts_strings():
     assert ConfidenceMethod("sliding_window") is ConfidenceMethod.SLIDING_WINDOW
+
+
+# ----------------------------------------------------------------------------- adapter
+from pathlib import Path  # noqa: E402
+
+from lipobench.adapters.base import Stage  # noqa: E402
+from lipobench.adapters.lipopose import LipoPoseAdapter  # noqa: E402
+from lipobench.micrograph import Micrograph  # noqa: E402
+from lipobench.regions import RegionKind  # noqa: E402
+
+
+class FakeCellposeModelForTests:
+    """Stands in for a loaded Cellpose model in unit tests: a disk whose size follows the
+    diameter asked for. The real model runs in test_real_cellpose_masks_are_cached."""
+
+    diam_labels = 20.0
+    loads = 0
+
+    def __init__(self):
+        FakeCellposeModelForTests.loads += 1
+        self.calls = []
+
+
+def _fake_segment(model, image, *, diameter=None, flow_threshold=0.4, cellprob_threshold=0.0):
+    model.calls.append(diameter)
+    rows, cols = np.indices(image.shape)
+    radius = 6 + (diameter or 20) / 10
+    labels = ((rows - 20) ** 2 + (cols - 20) ** 2 <= radius ** 2).astype(np.int32)
+    labels[(rows - 20) ** 2 + (cols - 45) ** 2 <= 25] = 2 if diameter < 25 else 0
+    return labels
+
+
+@pytest.fixture
+def fake_cellpose(monkeypatch):
+    import lipobench.adapters.cellpose as cellpose_module
+
+    FakeCellposeModelForTests.loads = 0
+    monkeypatch.setattr(cellpose_module, "load_cellpose_model",
+                        lambda ref, device=None: FakeCellposeModelForTests())
+    monkeypatch.setattr(cellpose_module, "segment", _fake_segment)
+    return FakeCellposeModelForTests
+
+
+def _micrographs(count=2, shape=(64, 64)):
+    return [Micrograph(f"m{k}", np.zeros(shape, np.float32)) for k in range(count)]
+
+
+def test_adapter_caches_masks_per_image_and_diameter(fake_cellpose, tmp_path):
+    adapter = LipoPoseAdapter(device="cpu")
+    params = {"diameter_start": 10, "diameter_stop": 40, "diameter_step": 5}
+    first = adapter.predict("model", _micrographs(), params, tmp_path)
+    assert adapter.cellpose_runs == 2 * 7 and fake_cellpose.loads == 1
+    assert len(list((tmp_path / "masks" / "m0").glob("d*.npz"))) == 7
+    # New merge parameters: the cached masks are read, Cellpose is neither loaded nor run.
+    again = adapter.predict("model", _micrographs(),
+                            {**params, "merge": "instances"}, tmp_path)
+    assert adapter.cellpose_runs == 0 and fake_cellpose.loads == 1
+    assert [len(r) for r in first] == [len(r) for r in again] == [2, 2]
+    big = first[0].select(first[0].areas() > 100)
+    assert big.scores.tolist() == [20.0]
+    small = first[0].select(first[0].areas() < 100)
+    assert small.scores.tolist() == [20.0]  # found at 3 of 7 diameters: 43 % > 20 %
+
+
+def test_select_until_keeps_objects_entered_at_or_above(fake_cellpose, tmp_path):
+    adapter = LipoPoseAdapter(device="cpu")
+    params = {"diameter_start": 10, "diameter_stop": 100, "diameter_step": 5}
+    (regions,) = adapter.predict("model", _micrographs(1, (128, 128)), params, tmp_path)
+    assert sorted(regions.scores.tolist()) == [15.0, 20.0]  # the small disk: 3 of 19 = 16 %
+    assert len(adapter.select(regions, {"until": 20})) == 1
+    assert len(adapter.select(regions, {"until": 15})) == 2
+    with pytest.raises(UserError, match="until 7"):
+        adapter.select(regions, {"until": 7})
+
+
+def test_adapter_default_diameters_come_from_the_model(fake_cellpose, tmp_path):
+    adapter = LipoPoseAdapter(device="cpu")
+    adapter.predict("model", _micrographs(1), {}, tmp_path)
+    # diam_labels 20 -> 10 .. 40 every 5 px.
+    assert adapter.cellpose_runs == 7
+
+
+@pytest.mark.parametrize(
+    "params, words",
+    [
+        ({"diameter_start": 10, "diameter_stop": 500}, "exceeds micrograph 'm0'"),
+        ({"diameter_start": 0, "diameter_stop": 10}, "diameter_start"),
+        ({"diameter_start": 30, "diameter_stop": 10}, "start <= stop"),
+        ({"confidence": "sliding_window"}, "window"),
+        ({"merge": "fused"}, "merge"),
+        ({"diameters": 3}, "known predict parameters"),
+    ],
+)
+def test_adapter_bad_parameters_are_user_errors(fake_cellpose, tmp_path, params, words):
+    with pytest.raises(UserError, match=words):
+        LipoPoseAdapter(device="cpu").predict("model", _micrographs(1), params, tmp_path)
+    assert not (tmp_path / "masks").exists()
+
+
+def test_adapter_declares_cellpose_training_and_its_own_stages():
+    adapter = LipoPoseAdapter(device="cpu")
+    assert adapter.region_kind is RegionKind.MASK
+    assert adapter.stage_of("n_epochs") is Stage.TRAIN
+    assert adapter.stage_of("diameter_step") is Stage.PREDICT
+    assert adapter.stage_of("merge") is Stage.PREDICT
+    assert adapter.stage_of("until") is Stage.SELECT
+    assert adapter.test_parameters()["until"] == 0
+
+
+@pytest.mark.slow
+def test_real_cellpose_masks_are_cached(tmp_path):
+    """A tiny real Cellpose network (random weights, saved to a file): run once, then reuse."""
+    from cellpose import models
+
+    model = models.CellposeModel(gpu=False, pretrained_model=False, diam_mean=30.0)
+    model_file = tmp_path / "tiny_model"
+    model.net.save_model(str(model_file))
+    adapter = LipoPoseAdapter(device="cpu")
+    rng = np.random.default_rng(0)
+    micrographs = [Micrograph("tiny", rng.normal(size=(64, 64)).astype(np.float32))]
+    params = {"diameter_start": 20, "diameter_stop": 30, "diameter_step": 10}
+    (first,) = adapter.predict(model_file, micrographs, params, tmp_path / "work")
+    assert adapter.cellpose_runs == 2 and first.kind is RegionKind.MASK
+    (again,) = adapter.predict(model_file, micrographs, {**params, "merge": "instances"},
+                               tmp_path / "work")
+    assert adapter.cellpose_runs == 0 and again.image_shape == (64, 64)
