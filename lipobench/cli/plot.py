@@ -1,0 +1,37 @@
+"""``lipobench plot RESULTS``: the figures of a results folder, as PNG and/or SVG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from lipobench.cli._app import app
+
+
+@app.command("plot")
+def plot_command(
+    results: Path = typer.Argument(..., help="Results folder written by `lipobench run`."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for the figures "
+                                       "(default: RESULTS/plots)."),
+    fmt: str = typer.Option("both", "--format", help="png, svg or both."),
+) -> int:
+    """Plot precision/recall vs IoU, score curves, recall by size, overlays (and LipoPose's Fig. 8)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lipobench.errors import UserError
+    from lipobench.figures import PlotFormat, make_plots
+    from lipobench.plugins import load_registry
+
+    try:
+        chosen = PlotFormat(fmt)
+    except ValueError:
+        raise UserError(f"--format {fmt}: unknown format; use png, svg or both") from None
+    written, notes = make_plots(results, out=out, formats=chosen, registry=load_registry())
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
+    for path in written:
+        typer.echo(str(path))
+    return 0

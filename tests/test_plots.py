@@ -1,0 +1,328 @@
+"""Plots of real runs: the runner on tiny micrographs with the LoG adapter, then every figure.
+
+The results folders come from :func:`lipobench.runner.run_experiment` with the real ``log``
+adapter. LipoPose's Fig. 8 needs a ``lipopose`` and a ``cellpose`` method; two test doubles
+(LoG detectors registered under those names) stand in, so the merge-threshold figure is
+built from a real run's table without training a network.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lipobench.adapters.log import LogAdapter
+from lipobench.cli import main
+from lipobench.data import write_dataset
+from lipobench.errors import UserError
+from lipobench.experiment import parse_experiment
+from lipobench.figures import (
+    best_configurations,
+    config_labels,
+    fold_rates,
+    make_plots,
+    merge_threshold_frames,
+    open_results,
+    overlay_panels,
+    score_curves,
+    size_strata,
+)
+from lipobench.metrics import match, precision_recall_curve
+from lipobench.micrograph import Micrograph
+from lipobench.plots import iou_curves_figure, merge_threshold_figure, score_curves_figure
+from lipobench.registry import AdapterRegistry
+from lipobench.regions import RegionKind, RegionSet
+from lipobench.runner import run_experiment, scoring_shape
+
+PIXEL_SIZE_NM = 0.9
+FIGURES = ("precision_recall_vs_iou", "score_precision_recall", "recall_by_size", "overlays")
+
+
+class FakeLipoposeForTests(LogAdapter):
+    """Test double: the LoG detector under the name ``lipopose``, for the Fig. 8 plot."""
+
+    name = "lipopose"
+
+
+class FakeCellposeForTests(LogAdapter):
+    """Test double: the LoG detector under the name ``cellpose``, the Fig. 8 baselines."""
+
+    name = "cellpose"
+
+
+def registry_with_fakes() -> AdapterRegistry:
+    registry = AdapterRegistry()
+    for adapter_cls in (LogAdapter, FakeLipoposeForTests, FakeCellposeForTests):
+        registry.register(adapter_cls, package="lipobench")
+    return registry
+
+
+def _micrograph(name: str, seed: int) -> Micrograph:
+    """Dark disks of several sizes on noisy ice, 96 x 96 pixels."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:96, :96]
+    labels = np.zeros((96, 96), np.int32)
+    image = np.ones((96, 96), np.float32)
+    for k, (r, c, radius) in enumerate([(20, 20, 7), (20, 65, 10), (65, 25, 5), (70, 70, 12),
+                                        (45, 45, 4)], start=1):
+        r, c = r + rng.integers(-3, 4), c + rng.integers(-3, 4)
+        disk = (yy - r) ** 2 + (xx - c) ** 2 < radius ** 2
+        labels[disk] = k
+        image[disk] = 0.2
+    image += rng.normal(0, 0.15, image.shape).astype(np.float32)
+    return Micrograph(name, image, PIXEL_SIZE_NM, RegionSet.from_labels(labels))
+
+
+def _dataset(root: Path) -> Path:
+    micrographs = [_micrograph(f"mic_{i}", i) for i in range(4)]
+    return write_dataset(root, micrographs, name="tiny", pixel_size_nm=PIXEL_SIZE_NM,
+                         split={"train": ["mic_0", "mic_1"], "test": ["mic_2", "mic_3"]})
+
+
+LOG = {"min_sigma": [2.0, 3.0], "max_sigma": 10.0, "downsample": 1, "threshold": [1.0, 3.0]}
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory) -> Path:
+    """One fold (the dataset's split), four LoG configurations."""
+    root = tmp_path_factory.mktemp("single")
+    experiment = parse_experiment({
+        "name": "tiny", "dataset": {"path": str(_dataset(root / "data"))},
+        "iou_thresholds": [0.5, 0.6, 0.7, 0.8, 0.9], "methods": {"log": LOG}})
+    run_experiment(experiment, out=root / "results")
+    return root / "results"
+
+
+@pytest.fixture(scope="module")
+def crossval(tmp_path_factory) -> Path:
+    """Two folds; LoG plus the LipoPose and Cellpose stand-ins for Fig. 8."""
+    root = tmp_path_factory.mktemp("crossval")
+    experiment = parse_experiment({
+        "name": "tiny-cv", "dataset": {"path": str(_dataset(root / "data"))},
+        "split": {"mode": "kfold", "k": 2}, "iou_thresholds": [0.5, 0.7, 0.9],
+        "methods": {
+            "log": {**LOG, "min_sigma": 3.0},
+            "lipopose": {"min_sigma": 3.0, "max_sigma": 10.0, "downsample": 1,
+                         "threshold": [1.0, 3.0, 5.0]},
+            "cellpose": {"min_sigma": [2.0, 3.0], "max_sigma": 10.0, "downsample": 1,
+                         "threshold": 1.0},
+        }})
+    run_experiment(experiment, out=root / "results", registry_factory=registry_with_fakes)
+    return root / "results"
+
+
+# ---------------------------------------------------------------------------- figures
+
+
+def test_iou_figure_has_one_line_per_configuration_with_readable_labels(single):
+    folder = open_results(single)
+    labels = config_labels(folder.table)
+    rates = fold_rates(folder.table).assign(label=lambda f: f["config_id"].map(labels))
+    fig = iou_curves_figure(rates)
+    precision_ax, recall_ax = fig.axes[:2]
+    assert len(precision_ax.lines) == len(recall_ax.lines) == 4
+    assert sorted(line.get_label() for line in precision_ax.lines) == [
+        "log σmin=2/t=1", "log σmin=2/t=3", "log σmin=3/t=1", "log σmin=3/t=3"]
+    # One fold: no spread to show.
+    assert not precision_ax.collections
+    line = next(l for l in recall_ax.lines if l.get_label() == "log σmin=3/t=3")
+    cid = next(c for c, label in labels.items() if label == "log σmin=3/t=3")
+    assert list(line.get_xdata()) == [0.5, 0.6, 0.7, 0.8, 0.9]
+    np.testing.assert_allclose(line.get_ydata(), rates[rates.config_id == cid]["recall"])
+
+
+def test_iou_curve_values_are_the_micro_averages_of_the_table(single):
+    folder = open_results(single)
+    rates = fold_rates(folder.table)
+    summary = pd.read_csv(single / "summary.csv")
+    merged = rates.merge(summary, on=["config_id", "iou_threshold"], suffixes=("", "_s"))
+    assert len(merged) == len(rates) == 20
+    np.testing.assert_allclose(merged["precision"], merged["precision_s"])
+    np.testing.assert_allclose(merged["recall"], merged["recall_s"])
+
+
+def test_cross_validation_draws_mean_lines_and_spread_bands(crossval):
+    folder = open_results(crossval)
+    labels = config_labels(folder.table)
+    rates = fold_rates(folder.table).assign(label=lambda f: f["config_id"].map(labels))
+    assert rates["fold"].nunique() == 2
+    fig = iou_curves_figure(rates)
+    n_configs = folder.table["config_id"].nunique()
+    assert len(fig.axes[0].lines) == n_configs == 7
+    assert fig.axes[0].collections, "two folds with different results should show a band"
+    line = fig.axes[0].lines[0]
+    cid = next(c for c, lab in labels.items() if lab == line.get_label())
+    per_fold = rates[(rates["config_id"] == cid)].groupby("iou_threshold")["precision"].mean()
+    np.testing.assert_allclose(line.get_ydata(), per_fold.to_numpy())
+
+
+def test_score_curve_per_detector_run_from_its_loosest_selection(single):
+    folder = open_results(single)
+    curves = score_curves(folder, select={"log": ["threshold"]})
+    assert sorted(curves["label"].unique()) == ["log σmin=2", "log σmin=3"]
+    table = folder.ok.drop_duplicates(["config_id", "fold", "image"])
+    for label, curve in curves.groupby("label"):
+        cid = curve["config_id"].iloc[0]
+        # The loosest member keeps the most predictions of its group; its curve ends there.
+        sigma = json.loads(table.loc[table.config_id == cid, "param_spec"].iloc[0])["min_sigma"]
+        group = table[table["param_spec"].map(lambda s: json.loads(s)["min_sigma"] == sigma)]
+        assert group["config_id"].nunique() == 2
+        most = group.groupby("config_id")["n_pred"].sum().max()
+        assert curve["n_pred"].max() == table.loc[table.config_id == cid, "n_pred"].sum() == most
+        rows = table[table.config_id == cid]
+        truths = [scoring_shape(folder.micrograph(i).truth, RegionKind.CIRCLE)
+                  for i in rows["image"]]
+        preds = [folder.predictions(p) for p in rows["prediction_file"]]
+        direct = precision_recall_curve(truths, preds, iou_threshold=0.5)
+        assert curve["auc"].iloc[0] == pytest.approx(direct.area())
+    fig = score_curves_figure(curves)
+    legend = fig.axes[0].get_legend_handles_labels()[1]
+    assert len(fig.axes[0].lines) == 2 and all("(AUC " in text for text in legend)
+
+
+def test_recall_by_size_counts_every_particle_and_the_scored_matches(single):
+    folder = open_results(single)
+    best = best_configurations(folder.table)
+    strata = size_strata(folder, best)
+    assert set(strata["unit"]) == {"nm"}
+    cid = best["log"]
+    rows = folder.ok[(folder.ok.config_id == cid) & np.isclose(folder.ok.iou_threshold, 0.5)]
+    assert strata["n_true"].sum() == rows["n_true"].sum() == 10
+    assert strata["matched"].sum() == rows["tp"].sum()
+    # Diameters are in nm: the smallest disk (radius 4 px) is about 7 px = 6.5 nm.
+    assert strata["bin_low"].min() == pytest.approx(
+        min(folder.micrograph(i).truth.equivalent_diameters().min()
+            for i in rows["image"]) * PIXEL_SIZE_NM)
+
+
+def test_best_configuration_has_the_highest_f1_at_iou_half(single):
+    summary = pd.read_csv(single / "summary.csv")
+    at = summary[np.isclose(summary["iou_threshold"], 0.5)]
+    best = best_configurations(open_results(single).table)
+    assert at.set_index("config_id").loc[best["log"], "f1"] == at["f1"].max()
+
+
+def test_overlay_counts_agree_with_the_results_table(crossval):
+    folder = open_results(crossval)
+    best = best_configurations(folder.table)
+    image = folder.first_test_image
+    micrograph, panels = overlay_panels(folder, best, image)
+    assert micrograph.name == image and len(panels) == 3
+    for method, panel in zip(sorted(best), panels):
+        row = folder.ok[(folder.ok.config_id == best[method]) & (folder.ok.image == image)
+                        & np.isclose(folder.ok.iou_threshold, 0.5)].iloc[0]
+        assert panel.counts() == (row["tp"], row["fp"], row["fn"])
+        truth = scoring_shape(micrograph.truth, panel.pred.kind)
+        assert match(truth, panel.pred, [0.5]).tp[0] == row["tp"]
+
+
+def test_merge_threshold_figure_from_a_cross_validated_run(crossval):
+    folder = open_results(crossval)
+    pipeline, baselines = merge_threshold_frames(folder, threshold_parameter="threshold")
+    assert sorted(pipeline["threshold"].unique()) == [1.0, 3.0, 5.0]
+    assert pipeline["fold"].nunique() == 2
+    assert sorted(baselines["label"].unique()) == ["cellpose σmin=2", "cellpose σmin=3"]
+    fig = merge_threshold_figure(pipeline, baselines)
+    precision_ax = fig.axes[0]
+    assert len(precision_ax.patches) == 3
+    heights = [p.get_height() for p in precision_ax.patches]
+    expected = pipeline.groupby("threshold")["precision"].mean().sort_index(ascending=False)
+    np.testing.assert_allclose(heights, expected.to_numpy())
+    legend = precision_ax.get_legend_handles_labels()[1]
+    assert "cellpose σmin=2" in legend and "LipoPose pipeline" in legend
+
+
+def test_make_plots_writes_every_figure_of_a_cross_validated_run(crossval, tmp_path):
+    written, notes = make_plots(crossval, out=tmp_path, formats="png",
+                                registry=registry_with_fakes())
+    assert notes == []
+    assert sorted(p.name for p in written) == sorted(
+        f"{stem}.png" for stem in (*FIGURES, "lipopose_merge_thresholds"))
+    for path in written:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_vanished_dataset_skips_the_truth_figures_with_a_note(single, tmp_path):
+    copy = tmp_path / "results"
+    shutil.copytree(single, copy, ignore=shutil.ignore_patterns("cache"))
+    record = json.loads((copy / "run.json").read_text())
+    record["dataset"] = str(tmp_path / "gone")
+    (copy / "run.json").write_text(json.dumps(record))
+    written, notes = make_plots(copy, formats="svg")
+    assert [p.name for p in written] == ["precision_recall_vs_iou.svg"]
+    assert len(notes) == 1 and "no longer exists" in notes[0]
+
+
+def test_config_labels_name_derived_values_that_differ_between_folds():
+    spec = json.dumps({"diameter": {"derive": "diameter", "statistic": "quantile", "q": 0.25,
+                                    "scale": 1.0, "round_to_int": False}, "seed": 0})
+    table = pd.DataFrame({"config_id": ["a", "a", "b", "b"], "method": "cellpose",
+                          "adapter": "cellpose",
+                          "param_spec": [spec, spec] + ['{"diameter": 30, "seed": 0}'] * 2,
+                          "param.diameter": [28.5, 31.0, 30.0, 30.0]})
+    assert config_labels(table) == {"a": "cellpose d=q0.25(diameter)", "b": "cellpose d=30"}
+    same = table.assign(**{"param.diameter": [31.0, 31.0, 30.0, 30.0]})
+    assert config_labels(same)["a"] == "cellpose d=31"
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+def test_cli_writes_png_and_svg_under_results_plots(single, capsys):
+    assert main(["plot", str(single)]) == 0
+    printed = capsys.readouterr().out.split()
+    plots = single / "plots"
+    for stem in FIGURES:
+        png, svg = plots / f"{stem}.png", plots / f"{stem}.svg"
+        assert str(png) in printed and str(svg) in printed
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        text = svg.read_text()
+        assert text.startswith("<?xml") and "<svg" in text and len(text) > 1000
+    assert not list(plots.glob(".*")), "no temporary files left behind"
+
+
+def test_cli_format_and_out(single, tmp_path, capsys):
+    assert main(["plot", str(single), "--out", str(tmp_path / "figs"), "--format", "svg"]) == 0
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == sorted(
+        f"{stem}.svg" for stem in FIGURES)
+
+
+@pytest.mark.parametrize("setup, expected", [
+    ("missing", "no such results folder"),
+    ("empty", "not a lipobench results folder (no results.parquet)"),
+    ("damaged", "cannot read the results table"),
+])
+def test_cli_refuses_a_folder_that_is_not_a_results_folder(setup, expected, tmp_path, capsys):
+    folder = tmp_path / "results"
+    if setup != "missing":
+        folder.mkdir()
+    if setup == "damaged":
+        (folder / "results.parquet").write_bytes(b"not parquet")
+        (folder / "run.json").write_text("{}")
+    with pytest.raises(SystemExit) as exc:
+        main(["plot", str(folder)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("lipobench: error: ")
+    assert expected in err and str(folder) in err and "Traceback" not in err
+    assert not (folder / "plots").exists()
+
+
+def test_cli_refuses_an_unknown_format(single, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["plot", str(single), "--format", "jpg", "--out", str(tmp_path / "x")])
+    assert exc.value.code == 2
+    assert "--format jpg: unknown format; use png, svg or both" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_open_results_refuses_a_table_without_the_runner_columns(tmp_path):
+    pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "results.parquet")
+    (tmp_path / "run.json").write_text("{}")
+    with pytest.raises(UserError, match="not a lipobench results table"):
+        open_results(tmp_path)
