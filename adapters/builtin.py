@@ -16,11 +16,13 @@ def lipobench_register_adapters(registry) -> None:
     """Register log, cryolo, cellpose, topaz and lipopose."""
     from lipobench.adapters.cellpose import CellposeAdapter
     from lipobench.adapters.cryolo import CryoloAdapter
+    from lipobench.adapters.lipopose import LipoPoseAdapter
     from lipobench.adapters.log import LogAdapter
 
     registry.register(LogAdapter)
     registry.register(CryoloAdapter)
     registry.register(CellposeAdapter)
-    # TopazAdapter (adapters/topaz.py) and LipoPoseAdapter (adapters/lipopose.py) are being
-    # written alongside; register them here, unconditionally, once their classes exist. An
-    # import guard would hide a broken adapter module instead of reporting it.
+    registry.register(LipoPoseAdapter)
+    # TopazAdapter (adapters/topaz.py) is being written alongside; register it here,
+    # unconditionally, once it is committed. An import guard would hide a broken adapter
+    # module instead of reporting it.

@@ -27,4 +27,4 @@ class TestRegisteredAdapters(AdapterConformance):
 
 
 def test_builtin_adapters_are_registered():
-    assert {"log", "cryolo", "cellpose"} <= set(REGISTRY.names())
+    assert {"log", "cryolo", "cellpose", "lipopose"} <= set(REGISTRY.names())
