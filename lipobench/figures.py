@@ -54,8 +54,12 @@ ABBREVIATIONS = {
     "box_size": "box", "confidence": "conf", "min_sigma": "σmin", "max_sigma": "σmax",
     "num_sigma": "nσ", "downsample": "bin", "n_epochs": "ep", "nb_epoch": "ep",
     "learning_rate": "lr", "flow_threshold": "flow", "cellprob_threshold": "cellprob",
-    "merge_threshold": "t", "entry_threshold": "t",
+    "until": "t", "extract_radius": "ex", "min_score": "score", "diameter_step": "dstep",
+    "diameter_start": "dmin", "diameter_stop": "dmax",
 }
+
+#: The merge-threshold parameter of LipoPose when the registry cannot say (adapter missing).
+_MERGE_PARAMETERS = ("until", "threshold")
 
 _REQUIRED = ("method", "adapter", "region_kind", "config_id", "param_spec", "fold", "image",
              "iou_threshold", "tp", "fp", "fn", "n_pred", "status", "prediction_file")
@@ -533,7 +537,8 @@ def make_plots(results: str | Path, *, out: str | Path | None = None,
             raise
         notes.append(f"{exc}; skipped the figures that need it")
     lipopose_select = select.get("lipopose", [])
-    threshold_parameter = lipopose_select[0] if len(lipopose_select) == 1 else "threshold"
+    threshold_parameter = lipopose_select[0] if len(lipopose_select) == 1 else next(
+        (k for k in _MERGE_PARAMETERS if f"param.{k}" in folder.table.columns), "until")
     frames = merge_threshold_frames(folder, threshold_parameter=threshold_parameter)
     if frames is not None:
         written += plots.save_figure(plots.merge_threshold_figure(*frames, title=name), out,
