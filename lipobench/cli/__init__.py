@@ -35,6 +35,8 @@ COMMAND_MODULES = (
     "run",
     "plot",
     "synth",
+    "score",
+    "segment",
 )
 
 

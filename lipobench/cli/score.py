@@ -1,0 +1,265 @@
+"""``lipobench score --truth T --pred P``: precision, recall and F1 of one prediction file.
+
+The region kind follows from each file: label images (``.tif``, ``.tiff``, ``.png``) and Fiji
+ROI sets (``.zip``, ``.roi``) hold masks; ``.box``, ``.cbox`` and ``.star`` hold boxes; a Topaz
+coordinate file (``.txt``, ``.tsv``) holds circles; ``.npz`` is lipobench's own RegionSet file.
+A mask truth is scored against boxes or circles only after ``--truth-shape box|circle``
+turns it into tight boxes (crYOLO's ground truth in the paper) or minimal enclosing circles
+(Topaz's).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from lipobench.cli._app import app
+from lipobench.errors import UserError
+
+__all__ = ["OutputFormat", "TruthShape", "parse_iou_thresholds", "read_regions", "score_files"]
+
+_LABEL_SUFFIXES = (".tif", ".tiff", ".png")
+_ROI_SUFFIXES = (".zip", ".roi")
+_TOPAZ_SUFFIXES = (".txt", ".tsv")
+_KNOWN = _LABEL_SUFFIXES + _ROI_SUFFIXES + _TOPAZ_SUFFIXES + (".box", ".cbox", ".star", ".npz")
+
+
+class OutputFormat(str, enum.Enum):
+    """How ``lipobench score`` prints its table."""
+
+    TABLE = "table"
+    CSV = "csv"
+    JSON = "json"
+
+
+class TruthShape(str, enum.Enum):
+    """The shape the truth is scored as (``--truth-shape``)."""
+
+    MASK = "mask"
+    BOX = "box"
+    CIRCLE = "circle"
+
+
+def parse_iou_thresholds(text: str) -> list[float]:
+    """Parse ``--iou``: one value, a comma list, or ``START:STOP:STEP`` (STOP included).
+
+    >>> parse_iou_thresholds("0.5")
+    [0.5]
+    >>> parse_iou_thresholds("0.5,0.75")
+    [0.5, 0.75]
+    >>> parse_iou_thresholds("0.5:0.95:0.05")
+    [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
+    """
+    usage = "use one value (0.5), a list (0.5,0.75) or START:STOP:STEP (0.5:0.95:0.05)"
+    text = str(text).strip()
+    parts = text.split(":") if ":" in text else text.split(",")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise UserError(f"--iou {text}: not a number list; {usage}") from None
+    if ":" not in text:
+        return values
+    if len(values) != 3:
+        raise UserError(f"--iou {text}: not a number list; {usage}")
+    start, stop, step = values
+    if not (all(math.isfinite(v) for v in values) and step > 0 and stop >= start):
+        raise UserError(f"--iou {text}: STEP must be positive and STOP >= START; {usage}")
+    # Rounding keeps 0.5 + 9 * 0.05 at 0.95 rather than 0.9500000000000001.
+    count = int(math.floor((stop - start) / step + 1e-9)) + 1
+    return [round(start + k * step, 10) for k in range(count)]
+
+
+def _stem(path: Path) -> str:
+    return path.name[: -len(path.suffix)] if path.suffix else path.name
+
+
+def read_regions(path, *, image_shape=None, box_size: float | None = None,
+                 radius: float | None = None, image_name: str | None = None,
+                 flip_rows: bool = False):
+    """Read any region file lipobench understands as a RegionSet; the suffix picks the kind.
+
+    ``image_shape`` is needed for every file but label images and ``.npz`` files;
+    ``box_size`` for ``.star``; ``radius`` for Topaz files; ``image_name`` picks one image of a
+    Topaz file that holds several (default: the only one, or the file's own name).
+    """
+    from lipobench import formats
+    from lipobench.regions import RegionSet
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _KNOWN:
+        raise UserError(
+            f"{path}: unknown region file type {suffix or '(no extension)'!r}; give a label "
+            "image (.tif/.png), a ROI set (.zip/.roi), .box, .cbox, .star, a Topaz .txt or .npz"
+        )
+    if not path.is_file():
+        raise UserError(f"{path}: no such file; check the path")
+    if suffix in _LABEL_SUFFIXES:
+        from lipobench.imageio import read_labels
+
+        return RegionSet.from_labels(read_labels(path), copy=False)
+    if suffix == ".npz":
+        from lipobench.cache import load_regions
+
+        try:
+            return load_regions(path)
+        except (OSError, KeyError, ValueError) as exc:
+            if isinstance(exc, UserError):
+                raise
+            raise UserError(f"{path}: not a lipobench region file ({exc}); write it with "
+                            "lipobench.cache.save_regions") from None
+    if image_shape is None:
+        raise UserError(f"{path}: the image size is unknown; pass --image-shape ROWSxCOLS "
+                        "(or score against a label image, which has one)")
+    if suffix in _ROI_SUFFIXES:
+        from lipobench.roi import read_roi_set
+
+        return RegionSet.from_labels(read_roi_set(path, image_shape), copy=False)
+    if suffix == ".box":
+        return formats.read_box(path, image_shape=image_shape, flip_rows=flip_rows)
+    if suffix == ".cbox":
+        return formats.read_cbox(path, image_shape=image_shape, flip_rows=flip_rows)
+    if suffix == ".star":
+        if box_size is None:
+            raise UserError(f"{path}: a STAR file holds centres only; pass --box-size PX to "
+                            "score boxes of that size around them")
+        return formats.read_star(path, image_shape=image_shape, box_size=box_size,
+                                 flip_rows=flip_rows)
+    if radius is None:
+        raise UserError(f"{path}: Topaz picks are centres only; pass --radius PX (the "
+                        "extraction radius) to score circles of that radius")
+    picks = formats.read_topaz(path, radius=radius)
+    if image_name is None:
+        if not picks:
+            return RegionSet.empty("circle", image_shape).with_scores([])
+        if len(picks) == 1:
+            image_name = next(iter(picks))
+        elif _stem(path) in picks:
+            image_name = _stem(path)
+        else:
+            raise UserError(f"{path}: holds picks for {len(picks)} images; choose one with "
+                            f"--image NAME (e.g. {sorted(picks)[0]!r})")
+    if image_name not in picks:
+        # Topaz writes no line for an image without picks: that is an empty prediction.
+        return RegionSet.empty("circle", image_shape).with_scores([])
+    found = picks[image_name]
+    return RegionSet.from_circles(found.circles, image_shape=image_shape, scores=found.scores)
+
+
+_PLURAL = {"mask": "masks", "box": "boxes", "circle": "circles"}
+
+
+def score_files(truth_path, pred_path, *, iou_thresholds, inclusive: bool = False,
+                truth_shape: TruthShape | None = None, image_shape=None,
+                box_size: float | None = None, radius: float | None = None,
+                image_name: str | None = None, flip_rows: bool = False):
+    """Read both files, convert the truth if asked, and :func:`~lipobench.metrics.match` them.
+
+    Returns the :class:`~lipobench.metrics.MatchResult`.
+    """
+    from lipobench.metrics import match
+    from lipobench.regions import RegionKind
+
+    truth_path, pred_path = Path(truth_path), Path(pred_path)
+    options = dict(box_size=box_size, radius=radius, image_name=image_name,
+                   flip_rows=flip_rows)
+    # A label image carries its own size; read it first so the other file can use it.
+    first_is_pred = (pred_path.suffix.lower() in _LABEL_SUFFIXES + (".npz",)
+                     and truth_path.suffix.lower() not in _LABEL_SUFFIXES + (".npz",))
+    if first_is_pred:
+        pred = read_regions(pred_path, image_shape=image_shape, **options)
+        truth = read_regions(truth_path, image_shape=image_shape or pred.image_shape, **options)
+    else:
+        truth = read_regions(truth_path, image_shape=image_shape, **options)
+        pred = read_regions(pred_path, image_shape=image_shape or truth.image_shape, **options)
+    if truth_shape is not None:
+        truth_shape = TruthShape(truth_shape)
+        if truth_shape is TruthShape.BOX:
+            truth = truth.to_boxes()
+        elif truth_shape is TruthShape.CIRCLE:
+            truth = truth.to_circles()
+        elif truth.kind is not RegionKind.MASK:
+            raise UserError(f"--truth-shape mask: {truth_path} holds "
+                            f"{_PLURAL[truth.kind.value]}, which cannot become masks; use "
+                            "--truth-shape box or circle")
+    if truth.kind is not pred.kind:
+        if truth.kind is RegionKind.MASK:
+            raise UserError(
+                f"{truth_path} holds masks but {pred_path} holds {_PLURAL[pred.kind.value]}: "
+                f"convert the truth with --truth-shape {pred.kind.value}"
+            )
+        raise UserError(
+            f"{truth_path} holds {_PLURAL[truth.kind.value]} but {pred_path} holds "
+            f"{_PLURAL[pred.kind.value]}: score files of the same kind (--truth-shape "
+            f"{pred.kind.value} converts the truth)"
+        )
+    if tuple(truth.image_shape) != tuple(pred.image_shape):
+        raise UserError(
+            f"{truth_path} is {truth.image_shape[0]}x{truth.image_shape[1]} px but {pred_path} "
+            f"is {pred.image_shape[0]}x{pred.image_shape[1]} px: score a prediction made on "
+            "the same micrograph at the same scale"
+        )
+    return match(truth, pred, iou_thresholds, inclusive=inclusive)
+
+
+def _parse_shape(text: str | None):
+    if text is None:
+        return None
+    parts = text.lower().replace(",", "x").split("x")
+    try:
+        rows, cols = (int(p) for p in parts)
+    except ValueError:
+        raise UserError(f"--image-shape {text}: write it as ROWSxCOLS, e.g. 4096x4096") from None
+    if rows <= 0 or cols <= 0:
+        raise UserError(f"--image-shape {text}: rows and columns must be positive")
+    return rows, cols
+
+
+@app.command("score")
+def score(
+    truth: Path = typer.Option(..., "--truth", help="Ground truth: label image, ROI set, "
+                               ".box/.cbox/.star, Topaz .txt or .npz."),
+    pred: Path = typer.Option(..., "--pred", help="Prediction, in any of the same formats."),
+    iou: str = typer.Option("0.5,0.75,0.9", "--iou", help="IoU thresholds: 0.5, 0.5,0.75 or "
+                            "START:STOP:STEP (STOP included)."),
+    output: OutputFormat = typer.Option(OutputFormat.TABLE, "--format",
+                                        case_sensitive=False, help="table, csv or json."),
+    truth_shape: TruthShape = typer.Option(None, "--truth-shape", case_sensitive=False,
+                                           help="Score the truth as its tight boxes (box) or "
+                                           "minimal enclosing circles (circle)."),
+    inclusive: bool = typer.Option(False, "--inclusive", help="Count IoU equal to the "
+                                   "threshold as a match (cellpose's >= rule); default >."),
+    image_shape: str = typer.Option(None, "--image-shape", metavar="ROWSxCOLS",
+                                    help="Image size, when neither file is a label image."),
+    box_size: float = typer.Option(None, "--box-size", metavar="PX",
+                                   help=".star files: box size around each centre."),
+    radius: float = typer.Option(None, "--radius", metavar="PX",
+                                 help="Topaz files: circle radius around each pick."),
+    image: str = typer.Option(None, "--image", metavar="NAME",
+                              help="Topaz files: which image's picks to score."),
+    flip_rows: bool = typer.Option(False, "--flip-rows", help=".box/.cbox/.star: y counts "
+                                   "from the bottom edge (crYOLO on MRC input)."),
+) -> None:
+    """Score one prediction file against one truth file: tp, fp, fn, precision, recall, F1."""
+    thresholds = parse_iou_thresholds(iou)
+    result = score_files(truth, pred, iou_thresholds=thresholds, inclusive=inclusive,
+                         truth_shape=truth_shape, image_shape=_parse_shape(image_shape),
+                         box_size=box_size, radius=radius, image_name=image,
+                         flip_rows=flip_rows)
+    frame = result.to_frame()
+    if output is OutputFormat.CSV:
+        typer.echo(frame.to_csv(index=False), nl=False)
+    elif output is OutputFormat.JSON:
+        typer.echo(json.dumps({"truth": str(truth), "pred": str(pred),
+                               "kind": result.kind.value, "inclusive": result.inclusive,
+                               "rows": json.loads(frame.to_json(orient="records"))}, indent=2))
+    else:
+        rule = ">=" if result.inclusive else ">"
+        typer.echo(f"{truth} vs {pred}: {result.n_true} true, {result.n_pred} predicted "
+                   f"{result.kind.value}s; a match needs IoU {rule} threshold")
+        typer.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
