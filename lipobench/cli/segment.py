@@ -1,0 +1,189 @@
+"""``lipobench segment``: LipoPose on micrographs, written for inspection and correction in Fiji.
+
+Per micrograph ``<stem>``: ``<stem>_labels.tif`` (int32 instance labels), ``<stem>_rois.zip``
+(a Fiji ROI set: correct it in Fiji and read it back as ground truth) and
+``<stem>_overlay.png``; for all of them ``particles.csv``. The per-diameter Cellpose masks are
+cached under ``OUT/.lipopose-cache/<model fingerprint>/``, so a second run with another
+``--until`` (or merge) reruns only the merge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from lipobench.cli._app import app
+from lipobench.errors import UserError
+
+#: The columns of particles.csv, in order.
+PARTICLE_COLUMNS = ("micrograph", "particle", "area_px", "diameter_px", "diameter_nm",
+                    "entry_threshold", "centroid_row", "centroid_col")
+
+
+def thresholds_until(until: float) -> list[float]:
+    """The study's thresholds from the highest down to ``until`` (``until`` itself included).
+
+    >>> thresholds_until(5)
+    [20.0, 15.0, 10.0, 8.0, 5.0]
+    >>> thresholds_until(2)
+    [20.0, 15.0, 10.0, 8.0, 5.0, 3.0, 2.0]
+    >>> thresholds_until(50)
+    [50.0]
+    """
+    from lipobench.adapters.lipopose import DEFAULT_THRESHOLDS
+
+    if not 0 <= until <= 100:
+        raise UserError(f"--until {until:g} is outside 0..100: give a percentage of diameters, "
+                        "e.g. --until 5")
+    kept = [float(t) for t in DEFAULT_THRESHOLDS if t >= until]
+    return kept if until in kept else kept + [float(until)]
+
+
+def _model_fingerprint(model: Path) -> str:
+    digest = hashlib.sha256()
+    with open(model, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def _read_micrographs(paths: list[Path], pixel_size_nm: float | None):
+    from lipobench.imageio import read_image
+    from lipobench.micrograph import Micrograph
+
+    micrographs, seen = [], {}
+    for path in paths:
+        if path.stem in seen:
+            raise UserError(f"{path}: has the same name as {seen[path.stem]}; outputs are "
+                            "named by file stem, so rename one of them")
+        seen[path.stem] = path
+        image, size = read_image(path)
+        micrographs.append(Micrograph(path.stem, image, pixel_size_nm or size, path=path))
+    return micrographs
+
+
+def _write_overlay(path: Path, image, regions) -> None:
+    from matplotlib.figure import Figure
+
+    from lipobench.fsutil import atomic_path
+    from lipobench.overlays import contrast_stretch, draw_regions
+
+    rows, cols = image.shape
+    fig = Figure(figsize=(6, 6 * rows / cols), layout="constrained")
+    ax = fig.subplots()
+    ax.imshow(contrast_stretch(image), cmap="gray", extent=(0, cols, rows, 0),
+              interpolation="nearest")
+    draw_regions(ax, regions, color="#009E73")
+    ax.set_title(f"{path.name.removesuffix('_overlay.png')}: {len(regions)} particles",
+                 fontsize="medium")
+    ax.set_xlim(0, cols)
+    ax.set_ylim(rows, 0)
+    ax.set_axis_off()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=150, format="png")
+
+
+def _particle_rows(micrograph, regions) -> list[dict]:
+    diameters = regions.equivalent_diameters()
+    centroids = regions.centroids()
+    rows = []
+    for k, label in enumerate(regions.ids):
+        size = micrograph.pixel_size_nm
+        rows.append({
+            "micrograph": micrograph.name,
+            "particle": int(label),
+            "area_px": float(regions.areas()[k]),
+            "diameter_px": round(float(diameters[k]), 3),
+            "diameter_nm": round(float(diameters[k]) * size, 3) if size else None,
+            "entry_threshold": float(regions.scores[k]),
+            "centroid_row": round(float(centroids[k, 0]), 2),
+            "centroid_col": round(float(centroids[k, 1]), 2),
+        })
+    return rows
+
+
+@app.command("segment")
+def segment_command(
+    micrographs: list[Path] = typer.Argument(..., help="Micrographs (MRC, TIFF, PNG, JPEG)."),
+    model: Path = typer.Option(..., "--model", help="A trained Cellpose model file."),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    diameters: Optional[str] = typer.Option(
+        None, "--diameters",
+        help="START:STOP:STEP in pixels, stop included (default: 0.5 to 2 times the model's "
+             "mean training diameter, every 5 px)."),
+    until: float = typer.Option(
+        0.0, "--until", help="Merge down to this confidence threshold (percent): low favours "
+                             "recall, high precision."),
+    merge: str = typer.Option("connected", "--merge",
+                              help="connected (the study) or instances (keeps touching "
+                                   "particles apart)."),
+    confidence: str = typer.Option("average", "--confidence",
+                                   help="average (the study) or sliding_window."),
+    window: Optional[int] = typer.Option(None, "--window",
+                                         help="Diameters per window, with sliding_window."),
+    pixel_size_nm: Optional[float] = typer.Option(
+        None, "--pixel-size-nm", help="Pixel size for diameters in nm (MRC headers give it)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+) -> None:
+    """Segment micrographs with LipoPose: label TIFF, Fiji ROI zip and overlay per micrograph,
+    and particles.csv."""
+    import pandas as pd
+
+    from lipobench.adapters.lipopose import (
+        ConfidenceMethod,
+        LipoPoseAdapter,
+        LipoPosePredictParams,
+        MergeMethod,
+        _user_enum,
+        merge_masks,
+        parse_diameter_range,
+    )
+    from lipobench.fsutil import atomic_path
+    from lipobench.imageio import write_labels_tiff
+    from lipobench.regions import RegionSet
+    from lipobench.roi import write_roi_zip
+
+    # Every input is checked before anything is computed or written.
+    thresholds = thresholds_until(until)
+    merge_method = _user_enum(MergeMethod, merge, "--merge")
+    confidence_method = _user_enum(ConfidenceMethod, confidence, "--confidence")
+    if confidence_method is ConfidenceMethod.SLIDING_WINDOW and window is None:
+        raise UserError("--window: --confidence sliding_window needs --window K, the number "
+                        "of consecutive diameters per window")
+    if pixel_size_nm is not None and not pixel_size_nm > 0:
+        raise UserError(f"--pixel-size-nm {pixel_size_nm:g} must be positive")
+    if not model.is_file():
+        raise UserError(f"--model {model}: no such model file; give a Cellpose model trained "
+                        "with lipobench (train/.../cellpose_model) or by Cellpose")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder; give a folder path")
+    span = parse_diameter_range(diameters) if diameters is not None else None
+    images = _read_micrographs(list(micrographs), pixel_size_nm)
+    if span is not None:
+        for micrograph in images:
+            span.check_fits(micrograph.shape, where=f"--diameters for {micrograph.path}")
+    params = LipoPosePredictParams(
+        diameter_start=span.start if span else None, diameter_stop=span.stop if span else None,
+        diameter_step=span.step if span else 5.0, confidence=confidence_method,
+        window=window, merge=merge_method)
+
+    adapter = LipoPoseAdapter(device=device)
+    workdir = out / ".lipopose-cache" / _model_fingerprint(model)
+    used, per_image = adapter.masks_at_diameters(model, images, params, workdir)
+    rows = []
+    for micrograph, masks in zip(images, per_image):
+        labels, scores = merge_masks(masks, thresholds, merge=merge_method,
+                                     method=confidence_method, window=window)
+        regions = RegionSet.from_labels(labels, scores=scores, copy=False)
+        write_labels_tiff(out / f"{micrograph.name}_labels.tif", labels)
+        write_roi_zip(out / f"{micrograph.name}_rois.zip", regions)
+        _write_overlay(out / f"{micrograph.name}_overlay.png", micrograph.image, regions)
+        rows.extend(_particle_rows(micrograph, regions))
+    with atomic_path(out / "particles.csv") as tmp:
+        pd.DataFrame(rows, columns=list(PARTICLE_COLUMNS)).to_csv(tmp, index=False)
+    typer.echo(f"{len(rows)} particles in {len(images)} micrograph(s) at {len(used)} diameters "
+               f"({used[0]:g}..{used[-1]:g} px), merged until {until:g} %; "
+               f"Cellpose runs: {adapter.cellpose_runs}; wrote {out}")

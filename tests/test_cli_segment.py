@@ -1,0 +1,146 @@
+"""``lipobench segment``: outputs, the annotation round trip, and one-line errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from lipobench.cli import main
+from lipobench.imageio import read_labels, write_mrc
+from lipobench.roi import read_roi_set
+
+
+class FakeCellposeModelForTests:
+    """Stands in for a loaded Cellpose model (the real one runs in tests/adapters)."""
+
+    diam_labels = 20.0
+
+    def __init__(self):
+        self.runs = 0
+
+
+def _fake_segment(model, image, *, diameter=None, flow_threshold=0.4, cellprob_threshold=0.0):
+    # Two touching disks found at every diameter, a faint blob only at small diameters.
+    model.runs += 1
+    rows, cols = np.indices(image.shape)
+    labels = np.zeros(image.shape, dtype=np.int32)
+    labels[(rows - 20) ** 2 + (cols - 20) ** 2 <= 64] = 1
+    labels[((rows - 20) ** 2 + (cols - 36) ** 2 <= 64) & (labels == 0)] = 2
+    if diameter <= 15:
+        labels[(rows - 45) ** 2 + (cols - 45) ** 2 <= 16] = 3
+    return labels
+
+
+@pytest.fixture
+def fake_cellpose(monkeypatch):
+    import lipobench.adapters.cellpose as cellpose_module
+
+    loads = []
+
+    def load(ref, device=None):
+        loads.append(ref)
+        return FakeCellposeModelForTests()
+
+    monkeypatch.setattr(cellpose_module, "load_cellpose_model", load)
+    monkeypatch.setattr(cellpose_module, "segment", _fake_segment)
+    return loads
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    model = tmp_path / "cellpose_model"
+    model.write_bytes(b"weights")
+    image = tmp_path / "mic1.mrc"
+    write_mrc(image, np.random.default_rng(0).normal(size=(64, 64)).astype(np.float32),
+              pixel_size_nm=0.5)
+    return model, image
+
+
+def _run(capsys, *args) -> tuple[int, str, str]:
+    try:
+        code = main(["segment", *map(str, args)])
+    except SystemExit as exc:  # main() exits 2 on a user error
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_segment_writes_labels_rois_overlay_and_csv(fake_cellpose, inputs, tmp_path, capsys):
+    model, image = inputs
+    out = tmp_path / "out"
+    code, stdout, _ = _run(capsys, image, "--model", model, "--diameters", "10:30:5",
+                           "--out", out)
+    assert code == 0 and "Cellpose runs: 5" in stdout
+    labels = read_labels(out / "mic1_labels.tif")
+    assert labels.dtype == np.int32 and labels.shape == (64, 64)
+    # The touching disks fuse under the study's merge; the blob (2 of 5 diameters) enters.
+    assert len(np.unique(labels)) - 1 == 2
+    np.testing.assert_array_equal(read_roi_set(out / "mic1_rois.zip", (64, 64)) > 0, labels > 0)
+    assert (out / "mic1_overlay.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = pd.read_csv(out / "particles.csv")
+    assert table.columns.tolist() == ["micrograph", "particle", "area_px", "diameter_px",
+                                      "diameter_nm", "entry_threshold", "centroid_row",
+                                      "centroid_col"]
+    assert sorted(table.entry_threshold) == [20.0, 20.0]
+    np.testing.assert_allclose(table.diameter_nm, table.diameter_px * 0.5, atol=1e-3)
+
+
+def test_rerun_with_new_until_reuses_cached_masks(fake_cellpose, inputs, tmp_path, capsys):
+    model, image = inputs
+    out = tmp_path / "out"
+    _run(capsys, image, "--model", model, "--diameters", "10:30:5", "--out", out)
+    code, stdout, _ = _run(capsys, image, "--model", model, "--diameters", "10:30:5",
+                           "--until", "50", "--merge", "instances", "--out", out)
+    assert code == 0 and "Cellpose runs: 0" in stdout and len(fake_cellpose) == 1
+    table = pd.read_csv(out / "particles.csv")
+    # Instances keep the touching disks apart; the blob (40 %) is below 50 %.
+    assert len(table) == 2 and set(table.entry_threshold) == {50.0}
+
+
+def test_corrected_roi_zip_reads_back_as_ground_truth(fake_cellpose, inputs, tmp_path, capsys):
+    model, image = inputs
+    out = tmp_path / "out"
+    _run(capsys, image, "--model", model, "--diameters", "10:30:5", "--merge", "instances",
+         "--out", out)
+    truth = read_roi_set(out / "mic1_rois.zip", (64, 64))
+    assert len(np.unique(truth)) - 1 == 3
+    tifffile.imwrite(tmp_path / "truth.tif", truth)
+    assert np.array_equal(read_labels(tmp_path / "truth.tif") > 0,
+                          read_labels(out / "mic1_labels.tif") > 0)
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--diameters", "0:30:5"], "--diameters '0:30:5'"),
+        (["--diameters", "30:10:5"], "--diameters"),
+        (["--diameters", "10:500:5"], "exceeds the image size 64 px"),
+        (["--diameters", "ten"], "START:STOP:STEP"),
+        (["--until", "101"], "--until 101 is outside 0..100"),
+        (["--until", "-1"], "--until -1 is outside 0..100"),
+        (["--merge", "fuse"], "--merge 'fuse'"),
+        (["--confidence", "sliding_window"], "--window"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_nothing_written(fake_cellpose, inputs, tmp_path, capsys,
+                                                      extra, words):
+    model, image = inputs
+    out = tmp_path / "out"
+    code, _, err = _run(capsys, image, "--model", model, *extra, "--out", out)
+    assert code == 2
+    assert err.startswith("lipobench: error: ") and words in err and err.count("\n") == 1
+    assert "Traceback" not in err
+    assert not out.exists() and fake_cellpose == []
+
+
+def test_missing_model_and_micrograph_are_one_line_errors(fake_cellpose, inputs, tmp_path,
+                                                          capsys):
+    model, image = inputs
+    code, _, err = _run(capsys, image, "--model", tmp_path / "absent", "--out", tmp_path / "o")
+    assert code == 2 and "no such model file" in err
+    code, _, err = _run(capsys, tmp_path / "absent.mrc", "--model", model,
+                        "--out", tmp_path / "o")
+    assert code == 2 and "absent.mrc" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
