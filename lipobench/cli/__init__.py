@@ -37,7 +37,6 @@ COMMAND_MODULES = (
     "synth",
     "score",
     "segment",
-    "segment",
 )
 
 
