@@ -326,3 +326,32 @@ def test_open_results_refuses_a_table_without_the_runner_columns(tmp_path):
     (tmp_path / "run.json").write_text("{}")
     with pytest.raises(UserError, match="not a lipobench results table"):
         open_results(tmp_path)
+
+
+def test_a_failed_configuration_is_left_out_of_the_figures(single, tmp_path):
+    copy = tmp_path / "results"
+    shutil.copytree(single, copy, ignore=shutil.ignore_patterns("cache", "plots"))
+    table = pd.read_parquet(copy / "results.parquet")
+    failed = table.iloc[[0]].assign(config_id="log-failed", status="failed", image="",
+                                    error="tool failed: boom", tp=pd.NA, fp=pd.NA, fn=pd.NA,
+                                    precision=np.nan, recall=np.nan, f1=np.nan,
+                                    prediction_file="",
+                                    param_spec='{"min_sigma": 9.0, "threshold": 1.0}')
+    pd.concat([table, failed], ignore_index=True).to_parquet(copy / "results.parquet")
+    folder = open_results(copy)
+    assert "log-failed" not in set(fold_rates(folder.table)["config_id"])
+    assert "log-failed" not in best_configurations(folder.table).values()
+    written, notes = make_plots(copy, formats="png")
+    assert len(written) == len(FIGURES) and notes == []
+
+
+def test_cli_refuses_a_run_where_nothing_ran(single, tmp_path, capsys):
+    copy = tmp_path / "results"
+    shutil.copytree(single, copy, ignore=shutil.ignore_patterns("cache", "plots"))
+    table = pd.read_parquet(copy / "results.parquet").assign(status="failed")
+    table.to_parquet(copy / "results.parquet")
+    with pytest.raises(SystemExit) as exc:
+        main(["plot", str(copy)])
+    assert exc.value.code == 2
+    assert "no configuration ran successfully" in capsys.readouterr().err
+    assert not (copy / "plots").exists()
