@@ -32,6 +32,18 @@ def render_like_reference(image, *, sigma_px: float = 3.0, binning: int = 4) -> 
     return np.clip(np.rint((image - lo) / max(hi - lo, 1e-12) * 255), 0, 255).astype(np.uint8)
 
 
+def _smooth(image, sigma):
+    """A wide Gaussian blur, computed on a coarser grid (the trend is smooth anyway)."""
+    step = max(1, int(sigma // 8))
+    h, w = image.shape
+    ph, pw = -h % step, -w % step
+    padded = np.pad(image, ((0, ph), (0, pw)), mode="edge")
+    coarse = padded.reshape(padded.shape[0] // step, step, padded.shape[1] // step, step)
+    coarse = ndimage.gaussian_filter(coarse.mean(axis=(1, 3)), sigma / step, mode="nearest")
+    fine = ndimage.zoom(coarse, step, order=1, mode="nearest", grid_mode=True)
+    return fine[:h, :w]
+
+
 def noise_to_contrast(image, boxes, *, trend_sigma_px: float = 60.0) -> dict:
     """Background std over the median particle contrast, for boxes ``row0, col0, row1, col1``.
 
@@ -54,8 +66,8 @@ def noise_to_contrast(image, boxes, *, trend_sigma_px: float = 60.0) -> dict:
         inside[max(int(r0 - pad_r), 0):int(np.ceil(r1 + pad_r)),
                max(int(c0 - pad_c), 0):int(np.ceil(c1 + pad_c))] = True
     if trend_sigma_px > 0:
-        weight = ndimage.gaussian_filter((~inside).astype(np.float64), trend_sigma_px)
-        trend = ndimage.gaussian_filter(np.where(inside, 0.0, image), trend_sigma_px)
+        weight = _smooth((~inside).astype(np.float64), trend_sigma_px)
+        trend = _smooth(np.where(inside, 0.0, image), trend_sigma_px)
         image = image - trend / np.maximum(weight, 1e-6)
     background = image[~inside]
     bg_mean, bg_std = float(background.mean()), float(background.std())
