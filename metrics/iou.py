@@ -178,6 +178,9 @@ def _foreground_values(a: np.ndarray, b: np.ndarray):
         core_a = a[: nh * _TILE, : nw * _TILE]
         core_b = b[: nh * _TILE, : nw * _TILE]
         busy = (_tile_max(core_a, nh, nw) > 0) | (_tile_max(core_b, nh, nw) > 0)
+        if busy.mean() > 0.5:
+            # Crowded images: gathering most tiles costs more than reading everything.
+            return a.ravel(), b.ravel()
         ti, tj = np.nonzero(busy)
         parts_a.append(core_a.reshape(nh, _TILE, nw, _TILE)[ti, :, tj, :].ravel())
         parts_b.append(core_b.reshape(nh, _TILE, nw, _TILE)[ti, :, tj, :].ravel())

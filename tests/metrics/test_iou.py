@@ -128,3 +128,13 @@ def test_mask_overlaps_with_large_sparse_labels(dtype):
     dense_spread = _sparse_to_dense(spread, (n_t, n_p))[::-1, ::-1]
     np.testing.assert_allclose(dense_spread, dense_plain)
     assert spread.truth_ids.max() == big - 3
+
+
+def test_crowded_label_images_read_whole():
+    """More than half the tiles busy: the whole-image path gives the same table."""
+    rng = np.random.default_rng(11)
+    truth = disks(rng, (96, 96), 60, radius=(6, 14))
+    pred = perturb(rng, truth)
+    found = overlaps(RegionSet.from_labels(truth), RegionSet.from_labels(pred))
+    expected = _dense_mask_iou(truth, pred)
+    np.testing.assert_allclose(_sparse_to_dense(found, expected.shape), expected)
