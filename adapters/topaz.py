@@ -1,0 +1,419 @@
+"""Topaz (topaz-em 0.3.x) through its command line: particle picks as circles (RegionKind.CIRCLE).
+
+The steps:
+
+- :meth:`TopazAdapter.to_native` writes each micrograph as float32 MRC (``topaz train`` only
+  reads ``.mrc`` from an image folder) and one coordinate file of ground-truth centres (the
+  centroid of each truth mask), in the micrographs' own pixels.
+- :meth:`TopazAdapter.train` preprocesses the images the way ``topaz preprocess`` does
+  (Fourier downsampling by ``downsample``, then Topaz's GMM normalisation, with Topaz's own
+  functions, in process, since every start of a Topaz command costs 7-40 s of imports on the
+  shared machine), scales the targets, runs ``topaz train`` (:func:`topaz_command`) and
+  writes a manifest ``topaz_model.json`` naming the last epoch's model and the downsampling
+  factor; that manifest is the model reference. With ``pretrained`` set to a detector Topaz
+  ships (``resnet16_u64`` ...) nothing is trained: the manifest names the detector.
+- :meth:`TopazAdapter.predict` preprocesses the micrographs the same way, runs
+  ``topaz extract`` and turns each pick into a circle of radius ``extract_radius`` (as the
+  LipoPose paper draws them) with Topaz's score (a log-likelihood ratio).
+
+Every length parameter (``radius``, ``extract_radius``) is in the micrographs' own pixels;
+Topaz receives it divided by ``downsample``.
+
+Coordinates: Topaz writes integer pixel indices ``x = column, y = row`` of the image it was
+given. Topaz downsamples by Fourier cropping, so sample ``x`` of an image downsampled by ``D``
+sits at original pixel index ``D * x``, whose centre in lipobench's frame is ``D * x + 0.5``
+(:func:`picks_from_topaz`, :func:`topaz_index`).
+
+``topaz train`` has no seed option, so two trainings differ slightly.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib.metadata
+import importlib.util
+import json
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lipobench.adapters.base import Adapter, Availability, ModelRef, Parameter, Stage
+from lipobench.adapters.cellpose import Device, resolve_torch_device
+from lipobench.errors import ToolFailedError, UserError
+from lipobench.fsutil import atomic_dir, atomic_path, atomic_write_text
+from lipobench.micrograph import Micrograph
+from lipobench.regions import RegionKind, RegionSet
+
+__all__ = [
+    "TopazAdapter",
+    "TopazTrainParams",
+    "TopazPredictParams",
+    "TopazSelectParams",
+    "ShippedDetector",
+    "topaz_index",
+    "picks_from_topaz",
+    "topaz_command",
+]
+
+MANIFEST = "topaz_model.json"
+_IMAGES = "images"
+_TARGETS = "targets.txt"
+#: Topaz's own lower bound on extraction scores (``topaz extract -t``, its default).
+EXTRACT_THRESHOLD = -6.0
+
+
+class ShippedDetector(str, enum.Enum):
+    """The pretrained detectors inside the topaz-em package (nothing is downloaded)."""
+
+    RESNET8_U32 = "resnet8_u32"
+    RESNET8_U64 = "resnet8_u64"
+    RESNET16_U32 = "resnet16_u32"
+    RESNET16_U64 = "resnet16_u64"
+
+
+class Architecture(str, enum.Enum):
+    """``topaz train --model`` choices."""
+
+    RESNET8 = "resnet8"
+    RESNET16 = "resnet16"
+    CONV31 = "conv31"
+    CONV63 = "conv63"
+    CONV127 = "conv127"
+
+
+class TopazTrainParams(BaseModel):
+    """TRAIN-stage parameters of :class:`TopazAdapter` (lengths in original pixels)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pretrained: ShippedDetector | None = None
+    downsample: int = Field(1, ge=1)
+    radius: float = Field(3.0, ge=0)
+    n_expected: float | None = Field(None, gt=0)
+    num_epochs: int = Field(10, ge=1)
+    epoch_size: int = Field(1000, ge=1)
+    minibatch_size: int = Field(256, ge=2)
+    learning_rate: float = Field(0.0002, gt=0)
+    model: Architecture = Architecture.RESNET8
+    units: int = Field(32, ge=1)
+    init_pretrained: bool = True
+
+
+class TopazPredictParams(BaseModel):
+    """PREDICT-stage parameters of :class:`TopazAdapter` (lengths in original pixels)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    extract_radius: float = Field(8.0, gt=0)
+
+
+class TopazSelectParams(BaseModel):
+    """SELECT-stage parameters of :class:`TopazAdapter`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_score: float | None = None
+
+
+def _validated(model_cls, params: Mapping[str, Any], what: str):
+    try:
+        return model_cls(**dict(params))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "?"
+        raise UserError(
+            f"topaz {what} parameter {key!r}: {first['msg']}; "
+            f"known {what} parameters: {', '.join(model_cls.model_fields)}"
+        ) from None
+
+
+# ---------------------------------------------------------------------------- coordinates
+def topaz_index(centres, *, downsample: int = 1, shape=None) -> np.ndarray:
+    """Topaz's integer pixel indices ``(y, x)`` for (row, col) centres in original pixels.
+
+    The inverse of :func:`picks_from_topaz`: ``round((centre - 0.5) / downsample)``, clipped
+    into an image of ``shape`` (rows, cols of the downsampled image) when given.
+
+    >>> topaz_index([[80.5, 40.5], [2.0, 3.0]], downsample=4).tolist()
+    [[20, 10], [0, 1]]
+    """
+    centres = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
+    index = np.rint((centres - 0.5) / downsample).astype(np.int64)
+    if shape is not None:
+        index = np.clip(index, 0, np.asarray(shape, dtype=np.int64) - 1)
+    return index
+
+
+def picks_from_topaz(picks: RegionSet, *, downsample: int, image_shape,
+                     radius: float) -> RegionSet:
+    """Picks read by :func:`lipobench.formats.read_topaz` (centres ``y + 0.5, x + 0.5`` of the
+    downsampled image) as circles of ``radius`` in the original image of ``image_shape``.
+
+    >>> from lipobench.regions import RegionSet
+    >>> read = RegionSet.from_circles([[20.5, 10.5, 1]], image_shape=(32, 32), scores=[-1.0])
+    >>> picks_from_topaz(read, downsample=4, image_shape=(128, 128), radius=6).circles.tolist()
+    [[80.5, 40.5, 6.0]]
+    """
+    index = picks.circles[:, :2] - 0.5
+    centres = index * downsample + 0.5
+    circles = np.column_stack([centres, np.full(len(centres), float(radius))])
+    return RegionSet.from_circles(circles.reshape(-1, 3), image_shape=image_shape,
+                                  scores=picks.scores)
+
+
+# ---------------------------------------------------------------------------- running topaz
+def topaz_command(subcommand: str) -> list[str]:
+    """The command line of one Topaz subcommand, in this Python environment.
+
+    ``python -m topaz.commands.<sub>`` runs the same parser and ``main`` as ``topaz <sub>``,
+    but the ``topaz`` front end imports all sixteen subcommands first: measured on the shared
+    2-core machine, ``extract --help`` took 41 s that way and 18 s this way.
+
+    >>> topaz_command("extract")[1:]
+    ['-m', 'topaz.commands.extract']
+    """
+    return [sys.executable, "-m", f"topaz.commands.{subcommand}"]
+
+
+def _run_topaz(subcommand: str, args: Sequence[str | Path], *, log_path: Path) -> None:
+    from lipobench.toolrun import run_tool
+
+    run_tool([*topaz_command(subcommand), *map(str, args)], log_path=log_path)
+
+
+def _device_flag(device: Device) -> str:
+    return "0" if resolve_torch_device(device).type == "cuda" else "-1"
+
+
+def _preprocess(images: Mapping[str, np.ndarray], folder: Path, downsample: int) -> dict:
+    """Downsample and normalise like ``topaz preprocess -s D``; write MRCs; return shapes."""
+    import mrcfile
+    from topaz.stats import normalize
+    from topaz.utils.image import downsample as fourier_downsample
+
+    shapes = {}
+    # Topaz's GMM fit samples pixels at random: a fixed seed keeps preprocessing repeatable
+    # without disturbing the caller's random state.
+    state = np.random.get_state()
+    try:
+        np.random.seed(0)
+        for name, image in images.items():
+            x = np.asarray(image, dtype=np.float32)
+            if downsample > 1:
+                x = fourier_downsample(x, downsample)
+            x, _ = normalize(x, sample=10, method="gmm")
+            with atomic_path(folder / f"{name}.mrc") as tmp:
+                with mrcfile.new(tmp, overwrite=True) as out:
+                    out.set_data(np.ascontiguousarray(x, dtype=np.float32))
+            shapes[name] = tuple(int(s) for s in x.shape)
+    finally:
+        np.random.set_state(state)
+    return shapes
+
+
+def _read_mrc(path: Path) -> np.ndarray:
+    import mrcfile
+
+    with mrcfile.open(path, permissive=True) as f:
+        return np.asarray(f.data, dtype=np.float32).copy()
+
+
+class TopazAdapter(Adapter):
+    """Topaz positive-unlabelled particle picking, trained or with a shipped detector."""
+
+    name: ClassVar[str] = "topaz"
+    region_kind: ClassVar[RegionKind] = RegionKind.CIRCLE
+    citation: ClassVar[str] = (
+        "Bepler T, Morin A, Rapp M, Brasch J, Shapiro L, Noble AJ, Berger B. Positive-unlabeled "
+        "convolutional neural networks for particle picking in cryo-electron micrographs. "
+        "Nat Methods 16, 1153-1160 (2019)"
+    )
+    parameters: ClassVar[Mapping[str, Parameter]] = {
+        "pretrained": Parameter(Stage.TRAIN, (None,),
+                                "None trains; a shipped detector (resnet16_u64, ...) is used "
+                                "as is, without training"),
+        "downsample": Parameter(Stage.TRAIN, (1,), "Fourier downsampling factor (preprocess -s)"),
+        "radius": Parameter(Stage.TRAIN, (3.0,),
+                            "training radius (train -r) in original pixels: pixels this close "
+                            "to a centre count as positive"),
+        "n_expected": Parameter(Stage.TRAIN, (None,),
+                                "expected particles per micrograph (train -n); None: the "
+                                "training set's mean count"),
+        "num_epochs": Parameter(Stage.TRAIN, (10,), "train --num-epochs"),
+        "epoch_size": Parameter(Stage.TRAIN, (1000,), "train --epoch-size (updates per epoch)"),
+        "minibatch_size": Parameter(Stage.TRAIN, (256,), "train --minibatch-size"),
+        "learning_rate": Parameter(Stage.TRAIN, (0.0002,), "train --learning-rate"),
+        "model": Parameter(Stage.TRAIN, ("resnet8",), "train --model architecture"),
+        "units": Parameter(Stage.TRAIN, (32,), "train --units"),
+        "init_pretrained": Parameter(Stage.TRAIN, (True,),
+                                     "start from the shipped weights of the same architecture "
+                                     "(Topaz's default; False: --no-pretrained)"),
+        "extract_radius": Parameter(Stage.PREDICT, (8.0,),
+                                    "extract -r in original pixels: minimum spacing of picks "
+                                    "and the radius of each predicted circle"),
+        "min_score": Parameter(Stage.SELECT, (None,),
+                               "keep picks scoring at least this log-likelihood ratio"),
+    }
+
+    def __init__(self, device: Device | str = Device.AUTO):
+        self.device = Device(device)
+
+    # ---------------------------------------------------------------- discovery
+    def availability(self) -> Availability:
+        if importlib.util.find_spec("topaz") is None:
+            return Availability(False, "the topaz-em package is not installed",
+                                "install lipobench's dependencies (topaz-em)")
+        return Availability(True, tool_version=importlib.metadata.version("topaz-em"))
+
+    def test_parameters(self) -> dict[str, Any]:
+        return {**super().test_parameters(), "num_epochs": 1, "epoch_size": 2,
+                "minibatch_size": 32, "downsample": 2}
+
+    # ---------------------------------------------------------------- work
+    def to_native(self, micrographs: Sequence[Micrograph], workdir: Path) -> Path:
+        """``images/<name>.mrc`` (float32, as given) and ``targets.txt`` (truth centroids)."""
+        import mrcfile
+
+        from lipobench.formats import write_topaz
+
+        target = Path(workdir) / "topaz_train"
+        with atomic_dir(target) as folder:
+            (folder / _IMAGES).mkdir()
+            for micrograph in micrographs:
+                if micrograph.truth is None:
+                    raise UserError(
+                        f"micrograph {micrograph.name!r} has no ground-truth masks: Topaz "
+                        "training needs particle positions for every training micrograph"
+                    )
+                with mrcfile.new(folder / _IMAGES / f"{micrograph.name}.mrc") as out:
+                    out.set_data(np.asarray(micrograph.image, dtype=np.float32))
+            centres = {m.name: RegionSet.from_circles(
+                np.column_stack([m.truth.centroids(), np.ones(len(m.truth))]).reshape(-1, 3),
+                image_shape=m.shape) for m in micrographs}
+            write_topaz(folder / _TARGETS, centres)
+        return target
+
+    def train(self, native: Path, params: Mapping[str, Any], workdir: Path) -> ModelRef:
+        """Run ``topaz train`` (or pick a shipped detector); return the manifest's path."""
+        p = _validated(TopazTrainParams, params, "train")
+        workdir = Path(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        manifest = workdir / MANIFEST
+        if p.pretrained is not None:
+            _write_manifest(manifest, p.pretrained.value, p.downsample)
+            return manifest
+
+        from lipobench.formats import read_topaz, write_topaz
+
+        native = Path(native)
+        image_files = sorted((native / _IMAGES).glob("*.mrc"))
+        if not image_files or not (native / _TARGETS).is_file():
+            raise UserError(f"{native}: expected {_IMAGES}/*.mrc and {_TARGETS}; "
+                            "write it with to_native first")
+        images = {f.stem: _read_mrc(f) for f in image_files}
+        targets = read_topaz(native / _TARGETS, radius=1.0,
+                             image_shapes={n: im.shape for n, im in images.items()})
+        n_expected = p.n_expected
+        if n_expected is None:
+            n_expected = float(np.mean([len(targets[n]) for n in images]))
+        if n_expected <= 0:
+            raise UserError(f"{native / _TARGETS}: no particle in any training image; "
+                            "Topaz needs labelled particles")
+
+        log_path = workdir / "topaz.log"
+        with atomic_dir(workdir / "preprocessed") as pre:
+            shapes = _preprocess(images, pre, p.downsample)
+            scaled = {}
+            for name, regions in targets.items():
+                index = topaz_index(regions.centroids(), downsample=p.downsample,
+                                    shape=shapes[name])
+                circles = np.column_stack([index + 0.5, np.ones(len(index))]).reshape(-1, 3)
+                scaled[name] = RegionSet.from_circles(circles, image_shape=shapes[name])
+            write_topaz(pre / _TARGETS, scaled)
+        pre = workdir / "preprocessed"
+        models = workdir / "models"
+        shutil.rmtree(models, ignore_errors=True)
+        models.mkdir()
+        args = ["--train-images", pre, "--train-targets", pre / _TARGETS,
+                "-n", f"{n_expected:g}", "-r", str(round(p.radius / p.downsample)),
+                "--num-epochs", p.num_epochs, "--epoch-size", p.epoch_size,
+                "--minibatch-size", p.minibatch_size, "--learning-rate", f"{p.learning_rate:g}",
+                "--model", p.model.value, "--units", p.units,
+                "-d", _device_flag(self.device), "--save-prefix", models / "model",
+                "-o", workdir / "train_curve.txt"]
+        if not p.init_pretrained:
+            args.append("--no-pretrained")
+        _run_topaz("train", args, log_path=log_path)
+        saved = sorted(models.glob("model_epoch*.sav"),
+                       key=lambda f: int(f.stem.rsplit("epoch", 1)[1]))
+        if not saved:
+            raise ToolFailedError(f"topaz train saved no model in {models}; see log {log_path}",
+                                  log_path=log_path)
+        _write_manifest(manifest, saved[-1].relative_to(workdir).as_posix(), p.downsample)
+        return manifest
+
+    def predict(self, model: ModelRef, micrographs: Sequence[Micrograph],
+                params: Mapping[str, Any], workdir: Path) -> list[RegionSet]:
+        """``topaz extract`` on the preprocessed micrographs; circles in original pixels."""
+        from lipobench.formats import read_topaz
+
+        p = _validated(TopazPredictParams, params, "predict")
+        detector, downsample = _read_model_ref(model)
+        workdir = Path(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        with atomic_dir(workdir / f"preprocessed_s{downsample}") as pre:
+            shapes = _preprocess({m.name: m.image for m in micrographs}, pre, downsample)
+        pre = workdir / f"preprocessed_s{downsample}"
+        radius = max(1, round(p.extract_radius / downsample))
+        picks_path = workdir / f"picks_r{radius}_s{downsample}.txt"
+        with atomic_path(picks_path) as tmp:
+            _run_topaz("extract", ["-m", detector, "-r", radius, "-t", f"{EXTRACT_THRESHOLD:g}",
+                        "-d", _device_flag(self.device), "-o", tmp,
+                        *[pre / f"{m.name}.mrc" for m in micrographs]],
+                       log_path=workdir / "topaz.log")
+        picks = read_topaz(picks_path, image_shapes=shapes, radius=1.0)
+        return [picks_from_topaz(picks[m.name], downsample=downsample, image_shape=m.shape,
+                                 radius=p.extract_radius) for m in micrographs]
+
+    def select(self, regions: RegionSet, params: Mapping[str, Any]) -> RegionSet:
+        """Keep the picks whose score is at least ``min_score`` (all when None)."""
+        p = _validated(TopazSelectParams, params, "select")
+        if p.min_score is None or regions.scores is None:
+            return regions
+        return regions.select(regions.scores >= p.min_score)
+
+
+def _write_manifest(path: Path, model: str, downsample: int) -> None:
+    atomic_write_text(path, json.dumps({"model": model, "downsample": downsample}, indent=2))
+
+
+def _read_model_ref(model: ModelRef) -> tuple[str, int]:
+    """(what ``topaz extract -m`` gets, downsampling factor) for a model reference.
+
+    A reference is the manifest written by ``train``, a ``.sav`` file, or a shipped detector's
+    name (both used on images at their own size).
+    """
+    names = {d.value for d in ShippedDetector}
+    if isinstance(model, str) and model in names:
+        return model, 1
+    path = Path(model)
+    if path.suffix == ".json" and path.is_file():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            detector, downsample = str(data["model"]), int(data["downsample"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"{path}: not a Topaz model manifest ({exc}); retrain") from None
+        if detector not in names:
+            detector = str((path.parent / detector).resolve())
+            if not Path(detector).is_file():
+                raise UserError(f"{path}: its model file {detector} is missing; retrain")
+        return detector, downsample
+    if path.suffix == ".sav" and path.is_file():
+        return str(path), 1
+    raise UserError(f"topaz model {str(model)!r} is neither a {MANIFEST} written by train, a "
+                    f".sav file nor a shipped detector ({', '.join(sorted(names))})")
