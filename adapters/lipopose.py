@@ -393,7 +393,9 @@ def _overlap_pairs(a: np.ndarray, b: np.ndarray, area_a, area_b, min_iou: float)
 
 
 def merge_instances(label_masks, thresholds=DEFAULT_THRESHOLDS, *, min_iou: float = 0.5,
-                    link_span: int = 2) -> tuple[np.ndarray, np.ndarray]:
+                    link_span: int = 2,
+                    method: ConfidenceMethod | str = ConfidenceMethod.AVERAGE,
+                    window: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Instance-preserving merge: group per-diameter instances, keep touching particles apart.
 
     Binarizing the masks (:func:`merge_until`) fuses particles that touch. Here each
@@ -401,8 +403,9 @@ def merge_instances(label_masks, thresholds=DEFAULT_THRESHOLDS, *, min_iou: floa
 
     1. instances of diameters ``i`` and ``i + 1 .. i + link_span`` whose IoU exceeds
        ``min_iou`` are linked, and linked instances form a group (union-find);
-    2. a group's confidence is ``100 * (number of diameters with a member) / n``, and its
-       footprint the pixels covered by more than half of its members (by the most covered
+    2. a group's confidence is ``100 * (number of diameters with a member) / n`` (with
+       ``method="sliding_window"``, the best share among ``window`` consecutive diameters,
+       as in :func:`confidence_map`), and its footprint the pixels covered by more than half of its members (by the most covered
        pixels if none is);
     3. groups are taken in decreasing confidence; a group enters at the highest threshold
        its confidence exceeds (none below the lowest threshold), unless at least half of
@@ -420,6 +423,9 @@ def merge_instances(label_masks, thresholds=DEFAULT_THRESHOLDS, *, min_iou: floa
 
     arrays = _check_masks(label_masks)
     ascending = _check_thresholds(thresholds)
+    # The same validation (and the same window rule) as the pixel-wise map.
+    detection_counts([np.zeros((1, 1), bool)] * len(arrays), method=method, window=window)
+    sliding = ConfidenceMethod(method) is ConfidenceMethod.SLIDING_WINDOW
     if not 0 <= min_iou < 1:
         raise UserError(f"min_iou {min_iou!r} must lie in [0, 1)")
     n = len(arrays)
@@ -454,7 +460,13 @@ def merge_instances(label_masks, thresholds=DEFAULT_THRESHOLDS, *, min_iou: floa
     boxes = [ndimage.find_objects(lab) for lab in labelled]
     candidates = []
     for members in groups.values():
-        confidence = 100.0 * len({i for i, _ in members}) / n
+        found = np.zeros(n, dtype=np.int64)
+        found[[i for i, _ in members]] = 1
+        if sliding:
+            confidence = 100.0 * np.convolve(found, np.ones(window, np.int64),
+                                             mode="valid").max() / window
+        else:
+            confidence = 100.0 * found.sum() / n
         entered = ascending[ascending < confidence]
         if entered.size == 0:
             continue
@@ -495,7 +507,7 @@ def _raster_order(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, n
 
 
 def merge_masks(label_masks, thresholds=DEFAULT_THRESHOLDS, *,
-                merge: MergeMethod | str = MergeMethod.CONNECTED,
+                merge: MergeMethod | str = MergeMethod.INSTANCES,
                 method: ConfidenceMethod | str = ConfidenceMethod.AVERAGE,
                 window: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-diameter masks of one micrograph to ``(labels, scores)`` with the chosen merge.
@@ -506,10 +518,7 @@ def merge_masks(label_masks, thresholds=DEFAULT_THRESHOLDS, *,
     """
     merge = _user_enum(MergeMethod, merge, "merge")
     if merge is MergeMethod.INSTANCES:
-        if ConfidenceMethod(method) is not ConfidenceMethod.AVERAGE:
-            raise UserError("merge 'instances' scores groups by their share of diameters; "
-                            "use confidence method 'average' with it")
-        return merge_instances(label_masks, thresholds)
+        return merge_instances(label_masks, thresholds, method=method, window=window)
     return merge_until(detection_counts(label_masks, method=method, window=window), thresholds)
 
 
@@ -524,7 +533,7 @@ class LipoPosePredictParams(BaseModel):
     diameter_step: float = Field(5.0, gt=0)
     confidence: ConfidenceMethod = ConfidenceMethod.AVERAGE
     window: int | None = Field(None, ge=1)
-    merge: MergeMethod = MergeMethod.CONNECTED
+    merge: MergeMethod = MergeMethod.INSTANCES
     flow_threshold: float = Field(0.4, ge=0)
     cellprob_threshold: float = 0.0
 
@@ -590,9 +599,11 @@ def _build_parameters() -> dict[str, Parameter]:
                                 "confidence map: average (the study) or sliding_window"),
         "window": Parameter(Stage.PREDICT, (None,),
                             "consecutive diameters per window (sliding_window only)"),
-        "merge": Parameter(Stage.PREDICT, tuple(m.value for m in MergeMethod),
-                           "connected (the study: components of the thresholded map) or "
-                           "instances (per-diameter instances grouped by overlap)"),
+        "merge": Parameter(Stage.PREDICT, (MergeMethod.INSTANCES.value,
+                                           MergeMethod.CONNECTED.value),
+                           "instances (default: per-diameter instances grouped by overlap, "
+                           "touching particles kept apart) or connected (the study: "
+                           "components of the thresholded map)"),
         "flow_threshold": Parameter(Stage.PREDICT, (0.4,), "Cellpose flow threshold"),
         "cellprob_threshold": Parameter(Stage.PREDICT, (0.0,),
                                         "Cellpose cell probability threshold"),

@@ -56,6 +56,121 @@ def simulated_masks(size: int, n_diameters: int = 37, n_particles: int = 120, se
     return masks
 
 
+def _voronoi_disks(shape, centres, radii):
+    """Disks as instances; overlapping disks split by relative distance, so touching particles
+    are adjacent instances with no background between them (as Cellpose draws them)."""
+    labels = np.zeros(shape, dtype=np.int32)
+    best = np.full(shape, np.inf, dtype=np.float32)
+    for k, ((r, c), rad) in enumerate(zip(centres, radii)):
+        r0, r1 = max(int(r - rad) - 1, 0), min(int(r + rad) + 2, shape[0])
+        c0, c1 = max(int(c - rad) - 1, 0), min(int(c + rad) + 2, shape[1])
+        if r1 <= r0 or c1 <= c0:
+            continue
+        rows, cols = np.ogrid[r0:r1, c0:c1]
+        rel = np.hypot(rows + 0.5 - r, cols + 0.5 - c) / rad
+        window_best = best[r0:r1, c0:c1]
+        take = (rel <= 1) & (rel < window_best)
+        labels[r0:r1, c0:c1][take] = k + 1
+        window_best[take] = rel[take]
+    return labels
+
+
+def touching_scene(size: int, rng, n_particles: int = 40, touching: float = 0.5,
+                   spacing: float = 0.9):
+    """Particles (lognormal diameters), a share of them placed touching a neighbour."""
+    centres, radii, partner = [], [], []
+    while len(centres) < n_particles:
+        rad = float(np.clip(rng.lognormal(np.log(size / 22), 0.35), size / 60, size / 8))
+        if centres and rng.random() < touching and partner[-1] is None:
+            angle = rng.uniform(0, 2 * np.pi)
+            r0, c0 = centres[-1]
+            dist = (radii[-1] + rad) * 0.97
+            centre = (r0 + dist * np.sin(angle), c0 + dist * np.cos(angle))
+            link = len(centres) - 1
+        else:
+            centre, link = tuple(rng.uniform(0, size, 2)), None
+        if not (rad <= centre[0] <= size - rad and rad <= centre[1] <= size - rad):
+            continue
+        if any(np.hypot(centre[0] - r, centre[1] - c) < (rad + q) * spacing
+               for j, ((r, c), q) in enumerate(zip(centres, radii)) if j != link):
+            continue
+        if link is not None:
+            partner[link] = len(centres)
+        centres.append(centre)
+        radii.append(rad)
+        partner.append(link)
+    return np.array(centres), np.array(radii), partner
+
+
+def cellpose_like_masks(size, centres, radii, partner, diameters, rng):
+    """Per-diameter instances with Cellpose's failure modes: misses far from the true size,
+    touching pairs fused into one instance at too large a diameter, rim jitter, and small
+    false detections that move from one diameter to the next."""
+    masks = []
+    for d in diameters:
+        keep_c, keep_r, group = [], [], []
+        for k, ((r, c), rad) in enumerate(zip(centres, radii)):
+            ratio = d / (2 * rad)
+            if not 0.5 < ratio < 2.0 or rng.random() < 0.1:
+                continue
+            scale = 1 + 0.1 * (ratio - 1) + rng.normal(0, 0.03)
+            keep_c.append((r, c))
+            keep_r.append(rad * scale)
+            mate = partner[k] if partner[k] is not None and partner[k] < k else None
+            fused = mate is not None and ratio > 1.3 and mate in [g[1] for g in group]
+            group.append((next(g[0] for g in group if g[1] == mate) if fused else len(group),
+                          k))
+        for r, c in rng.uniform(0, size, size=(6, 2)):
+            keep_c.append((r, c))
+            keep_r.append(rng.uniform(2, size / 40))
+            group.append((len(group), -1))
+        labels = _voronoi_disks((size, size), keep_c, keep_r)
+        lookup = np.array([0] + [g[0] + 1 for g in group], dtype=np.int32)
+        masks.append(lookup[labels])
+    return masks
+
+
+def compare_merges(size: int = 384, n_images: int = 4, seed: int = 0, *, touching: float = 0.5,
+                   spacing: float = 0.9, until_values=(20, 10, 5, 0)) -> None:
+    """Precision and recall (IoU > 0.5) of both merges on micrographs with touching particles."""
+    from lipobench.adapters.lipopose import merge_masks
+    from lipobench.metrics.matching import match
+    from lipobench.regions import RegionSet
+
+    rng = np.random.default_rng(seed)
+    totals = {}
+    for _ in range(n_images):
+        centres, radii, partner = touching_scene(size, rng, touching=touching, spacing=spacing)
+        truth = RegionSet.from_labels(_voronoi_disks((size, size), centres, radii))
+        diameters = np.arange(2 * radii.min() * 0.8, 2 * radii.max() * 1.2 + 1, 5.0)
+        masks = cellpose_like_masks(size, centres, radii, partner, diameters, rng)
+        for merge in ("connected", "instances"):
+            labels, scores = merge_masks(masks, DEFAULT_THRESHOLDS, merge=merge)
+            full = RegionSet.from_labels(labels, scores=scores)
+            for until in until_values:
+                result = match(truth, full.select(full.scores >= until), (0.5,))
+                tp, n_pred, n_true = totals.get((merge, until), (0, 0, 0))
+                totals[(merge, until)] = (tp + int(result.tp[0]), n_pred + result.n_pred,
+                                          n_true + result.n_true)
+    print(f"\nmerge comparison: {n_images} micrographs of {size}², {touching:.0%} of placements "
+          f"touching a neighbour, others spaced >= {spacing:g} x (r1 + r2); IoU > 0.5")
+    print(f"{'until':>6} | {'connected P':>11} {'R':>6} {'F1':>6} | "
+          f"{'instances P':>11} {'R':>6} {'F1':>6}")
+    for until in until_values:
+        cells = []
+        for merge in ("connected", "instances"):
+            tp, n_pred, n_true = totals[(merge, until)]
+            p, r = tp / max(n_pred, 1), tp / max(n_true, 1)
+            cells.append(f"{p:11.3f} {r:6.3f} {2 * tp / max(n_pred + n_true, 1):6.3f}")
+        print(f"{until:>6} | {cells[0]} | {cells[1]}")
+
+
+def compare_all() -> None:
+    compare_merges(touching=0.5, spacing=0.9, seed=0)
+    compare_merges(touching=0.2, spacing=1.0, seed=1)
+    compare_merges(touching=0.0, spacing=1.3, seed=2)
+
+
 def floor(masks):
     acc = np.zeros(masks[0].shape, dtype=np.uint8)
     for m in masks:
@@ -118,7 +233,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--instances", action="store_true",
                         help="also time the instance-preserving merge (slower, not a target)")
+    parser.add_argument("--compare-only", action="store_true",
+                        help="only compare the two merges' precision and recall")
     args = parser.parse_args()
+    if args.compare_only:
+        compare_all()
+        return
     masks = simulated_masks(args.size)
     t_floor, _ = best_time(floor, masks, repeats=args.repeats)
     t_ours, (labels, scores) = best_time(ours, masks, repeats=args.repeats)
@@ -137,6 +257,7 @@ def main() -> None:
         labelled = [ndimage.label(m, structure=EIGHT)[0] for m in masks]
         t_inst, (inst_labels, _) = best_time(merge_instances, labelled, repeats=1)
         print(f"instances merge            {t_inst * 1e3:9.1f} ms ({inst_labels.max()} objects)")
+    compare_all()
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ def test_segment_writes_labels_rois_overlay_and_csv(fake_cellpose, inputs, tmp_p
     model, image = inputs
     out = tmp_path / "out"
     code, stdout, _ = _run(capsys, image, "--model", model, "--diameters", "10:30:5",
-                           "--out", out)
+                           "--merge", "connected", "--out", out)
     assert code == 0 and "Cellpose runs: 5" in stdout
     labels = read_labels(out / "mic1_labels.tif")
     assert labels.dtype == np.int32 and labels.shape == (64, 64)
@@ -92,7 +92,7 @@ def test_rerun_with_new_until_reuses_cached_masks(fake_cellpose, inputs, tmp_pat
     out = tmp_path / "out"
     _run(capsys, image, "--model", model, "--diameters", "10:30:5", "--out", out)
     code, stdout, _ = _run(capsys, image, "--model", model, "--diameters", "10:30:5",
-                           "--until", "50", "--merge", "instances", "--out", out)
+                           "--until", "50", "--out", out)
     assert code == 0 and "Cellpose runs: 0" in stdout and len(fake_cellpose) == 1
     table = pd.read_csv(out / "particles.csv")
     # Instances keep the touching disks apart; the blob (40 %) is below 50 %.

@@ -117,9 +117,9 @@ def segment_command(
     until: float = typer.Option(
         0.0, "--until", help="Merge down to this confidence threshold (percent): low favours "
                              "recall, high precision."),
-    merge: str = typer.Option("connected", "--merge",
-                              help="connected (the study) or instances (keeps touching "
-                                   "particles apart)."),
+    merge: str = typer.Option("instances", "--merge",
+                              help="instances (keeps touching particles apart) or connected "
+                                   "(the study's merge)."),
     confidence: str = typer.Option("average", "--confidence",
                                    help="average (the study) or sliding_window."),
     window: Optional[int] = typer.Option(None, "--window",

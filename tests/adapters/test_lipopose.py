@@ -271,20 +271,13 @@ def simulated_diameter_masks(truth, centres, radii, diameters, rng):
     return masks
 
 
-def iou_match(truth: np.ndarray, labels: np.ndarray, threshold=0.5) -> tuple[int, int, int]:
-    """(true positives, predictions, truths) with IoU > threshold; IoU > 0.5 is one-to-one."""
-    t_ids = np.unique(truth[truth > 0])
-    p_ids = np.unique(labels[labels > 0])
-    tp = 0
-    for t in t_ids:
-        tm = truth == t
-        for p in np.unique(labels[tm]):
-            if p == 0:
-                continue
-            pm = labels == p
-            if (tm & pm).sum() / (tm | pm).sum() > threshold:
-                tp += 1
-    return tp, len(p_ids), len(t_ids)
+def iou_match(truth: np.ndarray, labels: np.ndarray) -> tuple[int, int, int]:
+    """(true positives, predictions, truths) at IoU > 0.5, with lipobench's matcher."""
+    from lipobench.metrics.matching import match
+    from lipobench.regions import RegionSet
+
+    result = match(RegionSet.from_labels(truth), RegionSet.from_labels(labels), (0.5,))
+    return int(result.tp[0]), result.n_pred, result.n_true
 
 
 def test_instance_merge_keeps_touching_particles_apart_where_connected_fuses():
@@ -308,6 +301,18 @@ def test_instance_merge_scores_are_share_of_diameters():
     masks = [a, a, a, b]  # found at 3 of 4 diameters: 75 %
     labels, scores = merge_instances(masks, [80, 50, 0])
     assert labels.max() == 1 and scores.tolist() == [50.0]
+
+
+def test_instance_merge_sliding_window_scores_best_consecutive_share():
+    a = np.zeros((5, 10), np.int32)
+    a[1:4, 1:4] = 1
+    b = np.zeros_like(a)
+    masks = [a, a, b, b, b, b]  # 2 of 6 diameters (33 %), but 2 of 2 consecutive (100 %)
+    _, average = merge_instances(masks, [50, 20])
+    _, window = merge_instances(masks, [50, 20], method="sliding_window", window=2)
+    assert average.tolist() == [20.0] and window.tolist() == [50.0]
+    with pytest.raises(UserError, match="window"):
+        merge_instances(masks, [50], method="sliding_window")
 
 
 # ----------------------------------------------------------------------------- diameters
@@ -379,7 +384,7 @@ def test_adapter_caches_masks_per_image_and_diameter(fake_cellpose, tmp_path):
     assert len(list((tmp_path / "masks" / "m0").glob("d*.npz"))) == 7
     # New merge parameters: the cached masks are read, Cellpose is neither loaded nor run.
     again = adapter.predict("model", _micrographs(),
-                            {**params, "merge": "instances"}, tmp_path)
+                            {**params, "merge": "connected"}, tmp_path)
     assert adapter.cellpose_runs == 0 and fake_cellpose.loads == 1
     assert [len(r) for r in first] == [len(r) for r in again] == [2, 2]
     big = first[0].select(first[0].areas() > 100)
@@ -447,6 +452,6 @@ def test_real_cellpose_masks_are_cached(tmp_path):
     params = {"diameter_start": 20, "diameter_stop": 30, "diameter_step": 10}
     (first,) = adapter.predict(model_file, micrographs, params, tmp_path / "work")
     assert adapter.cellpose_runs == 2 and first.kind is RegionKind.MASK
-    (again,) = adapter.predict(model_file, micrographs, {**params, "merge": "instances"},
+    (again,) = adapter.predict(model_file, micrographs, {**params, "merge": "connected"},
                                tmp_path / "work")
     assert adapter.cellpose_runs == 0 and again.image_shape == (64, 64)
