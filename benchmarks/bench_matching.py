@@ -85,7 +85,8 @@ def bench_masks() -> None:
     ours = match(t_set, p_set, THRESHOLDS, inclusive=True)
     _, tp, fp, fn = average_precision(truth, pred, threshold=THRESHOLDS)
     assert ours.tp.tolist() == tp.astype(int).tolist(), (ours.tp, tp)
-    assert ours.fp.tolist() == fp.astype(int).tolist() and ours.fn.tolist() == fn.astype(int).tolist()
+    assert ours.fp.tolist() == fp.astype(int).tolist()
+    assert ours.fn.tolist() == fn.astype(int).tolist()
 
     t_ours, t_cellpose, t_floor = interleaved([
         lambda: match(t_set, p_set, THRESHOLDS, inclusive=True),
@@ -100,8 +101,8 @@ def bench_masks() -> None:
                                   ("floor: a.sum(); b.sum()", t_floor)):
         print(f"  {label:<37} {median * 1e3:7.2f} ms {best * 1e3:7.2f} ms")
     for stat, k in (("median", 0), ("min", 1)):
-        print(f"  {stat:>6}: speed-up over cellpose {t_cellpose[k] / t_ours[k]:.2f}x (target >= 2x); "
-              f"match / floor {t_ours[k] / t_floor[k]:.2f}x (target <= 1.5x)")
+        print(f"  {stat:>6}: speed-up over cellpose {t_cellpose[k] / t_ours[k]:.2f}x "
+              f"(target >= 2x); match / floor {t_ours[k] / t_floor[k]:.2f}x (target <= 1.5x)")
 
 
 def bench_shapes() -> None:

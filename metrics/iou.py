@@ -73,8 +73,8 @@ def circle_iou(a, b) -> np.ndarray:
 
     The intersection of two circles at distance ``d`` with radii ``r``, ``s`` is
     ``r² acos(x) + s² acos(y) - ½ sqrt((-d+r+s)(d+r-s)(d-r+s)(d+r+s))`` with
-    ``x = (d² + r² - s²) / (2dr)`` and ``y = (d² + s² - r²) / (2ds)``; nested circles share the
-    smaller disk and distant ones nothing.
+    ``x = (d² + r² - s²) / (2dr)`` and ``y = (d² + s² - r²) / (2ds)``; nested circles share
+    the smaller disk and distant ones nothing.
 
     >>> circle_iou([[0, 0, 1]], [[0, 0, 1]]).tolist()
     [1.0]

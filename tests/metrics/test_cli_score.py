@@ -152,3 +152,14 @@ def test_parse_iou_thresholds():
     assert parse_iou_thresholds(" 0.3 ") == [0.3]
     with pytest.raises(UserError):
         parse_iou_thresholds("0.5:0.9:0")
+
+
+def test_roi_set_truth(files, capsys):
+    from lipobench.roi import write_roi_zip
+
+    write_roi_zip(files / "truth.zip", RegionSet.from_labels(_truth_labels()))
+    code, out, err = run(["score", "--truth", files / "truth.zip", "--pred", files / "pred.tif",
+                          "--iou", "0.5", "--format", "json"], capsys)
+    assert code == 0, err
+    row = json.loads(out)["rows"][0]
+    assert (row["tp"], row["n_true"], row["n_pred"]) == (2, 3, 3)
