@@ -18,11 +18,10 @@ def lipobench_register_adapters(registry) -> None:
     from lipobench.adapters.cryolo import CryoloAdapter
     from lipobench.adapters.lipopose import LipoPoseAdapter
     from lipobench.adapters.log import LogAdapter
+    from lipobench.adapters.topaz import TopazAdapter
 
     registry.register(LogAdapter)
     registry.register(CryoloAdapter)
     registry.register(CellposeAdapter)
+    registry.register(TopazAdapter)
     registry.register(LipoPoseAdapter)
-    # TopazAdapter (adapters/topaz.py) is being written alongside; register it here,
-    # unconditionally, once it is committed. An import guard would hide a broken adapter
-    # module instead of reporting it.
