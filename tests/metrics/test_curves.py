@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lipobench.metrics import MetricInputError, match, precision_recall_curve
 from lipobench.regions import RegionKind, RegionSet
@@ -97,3 +99,22 @@ def test_bad_input():
         precision_recall_curve([truth, truth], [scored])
     with pytest.raises(MetricInputError, match="or a list for both"):
         precision_recall_curve(truth, [scored])
+
+scored_circles = st.lists(
+    st.tuples(st.floats(0, 40), st.floats(0, 40), st.floats(2, 9),
+              st.sampled_from([0.1, 0.5, 0.9])),
+    min_size=0, max_size=10,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 40), st.floats(0, 40), st.floats(2, 9)), max_size=8),
+       scored_circles, st.sampled_from([0.3, 0.5, 0.7]))
+def test_curve_exact_for_any_scene(truth_rows, pred_rows, threshold):
+    truth = RegionSet.from_circles(np.array(truth_rows).reshape(-1, 3), image_shape=(48, 48))
+    table = np.array(pred_rows).reshape(-1, 4)
+    pred = RegionSet.from_circles(table[:, :3], image_shape=(48, 48), scores=table[:, 3])
+    curve = precision_recall_curve(truth, pred, iou_threshold=threshold)
+    expected = _brute_force_tp([(truth, pred)], curve.score_thresholds, threshold)
+    np.testing.assert_array_equal(curve.tp, expected)
+    assert 0.0 <= curve.area() <= 1.0

@@ -60,3 +60,13 @@ def test_bad_options(kwargs, message):
     truth, pred = _scene()
     with pytest.raises(MetricInputError, match=message):
         stratify_by_size(truth, pred, **kwargs)
+
+
+def test_strata_totals_agree_with_match():
+    from lipobench.metrics import match
+
+    truth, pred = _scene()
+    table = stratify_by_size(truth, pred, bins=4, iou_threshold=0.5)
+    res = match(truth, pred, 0.5)
+    assert table["matched_true"].sum() == res.tp[0] == table["matched_pred"].sum()
+    assert table["n_true"].sum() == res.n_true and table["n_pred"].sum() == res.n_pred
