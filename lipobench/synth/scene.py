@@ -464,7 +464,7 @@ def _distractors(params, particles, carbon_fn, rng):
                 found.append(Distractor(DistractorCode.CRYSTAL, centre, size / 2,
                                         polygon_nm=_polygon(rng, centre, size),
                                         phase_rad=float(rng.uniform(0.05, 0.2)),
-                                        loss=float(rng.uniform(0.1, 0.35))))
+                                        loss=float(rng.uniform(0.03, 0.12))))
     lo, hi = art.grain_size_nm
     for _ in range(int(rng.poisson(art.grain_count_per_um2 * area_um2))):
         size = float(rng.uniform(lo, hi))
@@ -473,7 +473,7 @@ def _distractors(params, particles, carbon_fn, rng):
             found.append(Distractor(DistractorCode.CRYSTAL, centre, size / 2,
                                     polygon_nm=_polygon(rng, centre, size),
                                     phase_rad=float(rng.uniform(0.05, 0.2)),
-                                    loss=float(rng.uniform(0.15, 0.45))))
+                                    loss=float(rng.uniform(0.05, 0.2))))
     lo, hi = art.debris_size_nm
     for _ in range(int(rng.poisson(art.debris_count_per_um2 * area_um2))):
         size = float(rng.uniform(lo, hi))
