@@ -184,13 +184,29 @@ def load_cellpose_model(model_ref: ModelRef, device: Device | str = Device.AUTO)
     """Load a trained model file or a locally present built-in model, ready for :func:`segment`.
 
     Load it once and call :func:`segment` as often as needed (LipoPose runs several diameters).
+    A file cellpose cannot load is a UserError naming it.
     """
+    path = _resolve_model_ref(model_ref, key="model")
+    return _cellpose_model(path, resolve_torch_device(device))
+
+
+def _cellpose_model(path: Path | None, torch_device, *, diam_mean: float = 30.0,
+                    mkldnn: bool = True):
+    """A CellposeModel with random weights (``path`` None) or the weights in ``path``."""
     from cellpose import models
 
-    path = _resolve_model_ref(model_ref, key="model")
-    torch_device = resolve_torch_device(device)
-    return models.CellposeModel(gpu=torch_device.type == "cuda", device=torch_device,
-                                pretrained_model=str(path))
+    try:
+        return models.CellposeModel(
+            gpu=torch_device.type == "cuda", device=torch_device, mkldnn=mkldnn,
+            pretrained_model=str(path) if path is not None else False, diam_mean=diam_mean)
+    except Exception as exc:  # torch.load and load_state_dict raise many kinds
+        if path is None:
+            raise
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise UserError(
+            f"{path}: cellpose could not load it as a model ({detail}); give a model file "
+            "trained with cellpose 3.x (cellpose 4 files do not load) or by lipobench"
+        ) from None
 
 
 def segment(model, image: np.ndarray, *, diameter: float | None = None,
@@ -311,25 +327,22 @@ class CellposeAdapter(Adapter):
         init = None if p.init == "scratch" else _resolve_model_ref(p.init, key="init")
 
         import torch
-        from cellpose import models, train
+        from cellpose import train
 
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         log_path = workdir / "train.log"
         final = workdir / MODEL_FILE
-        scratch = workdir / ".cellpose_training"
-        shutil.rmtree(scratch, ignore_errors=True)
-        scratch.mkdir()
         torch_device = resolve_torch_device(self.device)
         torch.manual_seed(p.seed)
         np.random.seed(p.seed)
+        # MKLDNN off: the network being trained must stay in ordinary tensors.
+        model = _cellpose_model(init, torch_device, diam_mean=p.diam_mean, mkldnn=False)
+        scratch = workdir / ".cellpose_training"
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir()
         try:
             with _log_to(log_path):
-                # MKLDNN off: the network being trained must stay in ordinary tensors.
-                model = models.CellposeModel(
-                    gpu=torch_device.type == "cuda", device=torch_device, mkldnn=False,
-                    pretrained_model=str(init) if init is not None else False,
-                    diam_mean=p.diam_mean)
                 saved, train_losses, _ = train.train_seg(
                     model.net, train_data=[prepare_image(im) for im in images],
                     train_labels=labels, channels=[0, 0], normalize=True,
@@ -337,14 +350,16 @@ class CellposeAdapter(Adapter):
                     weight_decay=p.weight_decay, save_path=str(scratch), model_name=MODEL_FILE,
                     # LNP micrographs may hold few particles; skip only empty images.
                     min_train_masks=1)
+            atomic_write_text(workdir / "train_losses.json",
+                              json.dumps([float(x) for x in np.asarray(train_losses)]))
+            # The model file appears last, so its presence means a finished training.
             os.replace(saved, final)
-        except (RuntimeError, ValueError, IndexError) as exc:
-            raise ToolFailedError(f"cellpose training failed ({exc}); see {log_path}",
+        except Exception as exc:  # a crash inside cellpose fails this configuration only
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise ToolFailedError(f"cellpose training failed ({detail}); see log {log_path}",
                                   log_path=log_path) from exc
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        atomic_write_text(workdir / "train_losses.json",
-                          json.dumps([float(x) for x in np.asarray(train_losses)]))
         return final
 
     def masks_at_diameters(self, model_ref: ModelRef, micrographs: Sequence[Micrograph],

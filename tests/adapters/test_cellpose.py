@@ -100,7 +100,7 @@ def test_present_builtin_model_resolves_to_its_file(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_train_from_missing_builtin_never_downloads(tmp_path, monkeypatch):
+def test_missing_or_broken_init_model_is_a_clear_user_error(tmp_path, monkeypatch):
     monkeypatch.setenv("CELLPOSE_LOCAL_MODELS_PATH", str(tmp_path / "models"))
     from cellpose import utils
 
@@ -114,7 +114,15 @@ def test_train_from_missing_builtin_never_downloads(tmp_path, monkeypatch):
         adapter.train(native, {"init": "cyto3", "n_epochs": 1}, tmp_path / "train")
     with pytest.raises(UserError, match="neither an existing model file"):
         adapter.train(native, {"init": str(tmp_path / "absent.pt")}, tmp_path / "train")
+    garbage = tmp_path / "garbage_model"
+    garbage.write_bytes(b"not a cellpose model")
+    with pytest.raises(UserError, match="could not load it as a model") as info:
+        adapter.train(native, {"init": str(garbage)}, tmp_path / "train")
+    assert str(garbage) in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(UserError, match="garbage_model"):
+        adapter.predict(garbage, [], {}, tmp_path / "predict")
     assert not (tmp_path / "train" / "cellpose_model").exists()
+    assert not (tmp_path / "train" / ".cellpose_training").exists()
 
 
 @pytest.mark.slow
@@ -138,6 +146,6 @@ def test_real_train_then_predict_on_tiny_images(tmp_path):
 
     # Fine-tuning from the saved file, then LipoPose's entry point: one load, two diameters.
     tuned = adapter.train(native, {"init": str(model), "n_epochs": 1}, tmp_path / "tuned")
-    masks = adapter.masks_at_diameters(tuned, micrographs, [15.0, 25.0])
-    assert [[m.shape for m in row] for row in masks] == [[(128, 128)] * 2] * 2
+    masks = adapter.masks_at_diameters(tuned, micrographs[:1], [15.0, 25.0])
+    assert [[m.shape for m in row] for row in masks] == [[(128, 128)] * 2]
     assert all(m.dtype == np.int32 for row in masks for m in row)
