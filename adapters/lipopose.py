@@ -380,12 +380,18 @@ def merge_until(conf_map, thresholds=DEFAULT_THRESHOLDS) -> tuple[np.ndarray, np
 # --------------------------------------------------------------------------- instances
 def _overlap_pairs(a: np.ndarray, b: np.ndarray, area_a, area_b, min_iou: float):
     """Pairs (label in a, label in b) whose IoU exceeds ``min_iou``."""
-    both = (a > 0) & (b > 0)
-    if not both.any():
+    flat_a, flat_b = a.ravel(), b.ravel()
+    both = np.flatnonzero((flat_a != 0) & (flat_b != 0))
+    if both.size == 0:
         return []
-    la, lb = a[both].astype(np.int64), b[both].astype(np.int64)
-    width = int(lb.max()) + 1
-    keys, inter = np.unique(la * width + lb, return_counts=True)
+    la, lb = flat_a[both].astype(np.int64), flat_b[both].astype(np.int64)
+    width = area_b.size
+    if area_a.size * width <= 1 << 22:  # a dense pair table is cheaper than sorting
+        table = np.bincount(la * width + lb, minlength=area_a.size * width)
+        keys = np.flatnonzero(table)
+        inter = table[keys]
+    else:
+        keys, inter = np.unique(la * width + lb, return_counts=True)
     ia, ib = keys // width, keys % width
     iou = inter / (area_a[ia] + area_b[ib] - inter)
     hit = iou > min_iou
@@ -433,9 +439,12 @@ def merge_instances(label_masks, thresholds=DEFAULT_THRESHOLDS, *, min_iou: floa
     labelled = []
     for array in arrays:
         if np.issubdtype(array.dtype, np.integer) and array.dtype != bool:
-            labelled.append(array.astype(np.int64, copy=False))
+            if array.size and array.min() < 0:
+                raise UserError("label_masks: a label image holds negative labels; labels "
+                                "are 0 for background and positive for particles")
+            labelled.append(array)
         else:
-            labelled.append(ndimage.label(array != 0, structure=_EIGHT)[0].astype(np.int64))
+            labelled.append(ndimage.label(array != 0, structure=_EIGHT)[0])
     areas = [np.bincount(lab.ravel()) for lab in labelled]
     # Global ids: offset[i] + label for instance `label` of diameter i.
     offsets = np.concatenate([[0], np.cumsum([a.size for a in areas])])
