@@ -364,6 +364,9 @@ class TopazAdapter(Adapter):
 
         p = _validated(TopazPredictParams, params, "predict")
         detector, downsample = _read_model_ref(model)
+        if not micrographs:
+            # topaz extract reads image paths from stdin when given none.
+            return []
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         with atomic_dir(workdir / f"preprocessed_s{downsample}") as pre:

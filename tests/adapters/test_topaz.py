@@ -84,6 +84,11 @@ def test_bad_parameters_name_the_key(tmp_path):
         adapter.predict(tmp_path / "nothing.sav", [], {}, tmp_path / "predict")
 
 
+def test_predict_on_no_micrographs_runs_nothing(tmp_path):
+    assert TopazAdapter().predict("resnet8_u32", [], {}, tmp_path / "predict") == []
+    assert not (tmp_path / "predict").exists()
+
+
 def test_shipped_detector_needs_no_training(tmp_path):
     model = TopazAdapter().train(tmp_path / "unused", {"pretrained": "resnet16_u64",
                                                        "downsample": 4}, tmp_path)
