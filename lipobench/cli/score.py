@@ -1,5 +1,8 @@
 """``lipobench score --truth T --pred P``: precision, recall and F1 of one prediction file.
 
+``--report by-size`` gives recall by true diameter and precision by predicted diameter;
+``--report curve`` the precision-recall curve over prediction scores and its area.
+
 The region kind follows from each file: label images (``.tif``, ``.tiff``, ``.png``) and Fiji
 ROI sets (``.zip``, ``.roi``) hold masks; ``.box``, ``.cbox`` and ``.star`` hold boxes; a Topaz
 coordinate file (``.txt``, ``.tsv``) holds circles; ``.npz`` is lipobench's own RegionSet file.
@@ -21,7 +24,8 @@ import typer
 from lipobench.cli._app import app
 from lipobench.errors import UserError
 
-__all__ = ["OutputFormat", "TruthShape", "parse_iou_thresholds", "read_regions", "score_files"]
+__all__ = ["OutputFormat", "Report", "TruthShape", "parse_iou_thresholds", "read_pair",
+           "read_regions", "score_files"]
 
 _LABEL_SUFFIXES = (".tif", ".tiff", ".png")
 _ROI_SUFFIXES = (".zip", ".roi")
@@ -35,6 +39,17 @@ class OutputFormat(str, enum.Enum):
     TABLE = "table"
     CSV = "csv"
     JSON = "json"
+
+
+class Report(str, enum.Enum):
+    """Which table ``lipobench score`` prints (``--report``)."""
+
+    #: tp, fp, fn, precision, recall and F1 per IoU threshold.
+    COUNTS = "counts"
+    #: Recall by true diameter and precision by predicted diameter (one IoU threshold).
+    BY_SIZE = "by-size"
+    #: Precision and recall over the prediction scores, and their area (one IoU threshold).
+    CURVE = "curve"
 
 
 class TruthShape(str, enum.Enum):
@@ -154,15 +169,25 @@ def read_regions(path, *, image_shape=None, box_size: float | None = None,
 _PLURAL = {"mask": "masks", "box": "boxes", "circle": "circles"}
 
 
-def score_files(truth_path, pred_path, *, iou_thresholds, inclusive: bool = False,
-                truth_shape: TruthShape | None = None, image_shape=None,
-                box_size: float | None = None, radius: float | None = None,
-                image_name: str | None = None, flip_rows: bool = False):
-    """Read both files, convert the truth if asked, and :func:`~lipobench.metrics.match` them.
+def score_files(truth_path, pred_path, *, iou_thresholds, inclusive: bool = False, **options):
+    """Read both files (see :func:`read_pair`) and :func:`~lipobench.metrics.match` them.
 
     Returns the :class:`~lipobench.metrics.MatchResult`.
     """
     from lipobench.metrics import match
+
+    truth, pred = read_pair(truth_path, pred_path, **options)
+    return match(truth, pred, iou_thresholds, inclusive=inclusive)
+
+
+def read_pair(truth_path, pred_path, *, truth_shape: TruthShape | None = None,
+              image_shape=None, box_size: float | None = None, radius: float | None = None,
+              image_name: str | None = None, flip_rows: bool = False):
+    """Read a truth and a prediction file as RegionSets of one kind on one image shape.
+
+    ``truth_shape`` converts the truth (tight boxes or minimal enclosing circles); a mask
+    truth against boxes or circles without it is an error that names the option.
+    """
     from lipobench.regions import RegionKind
 
     truth_path, pred_path = Path(truth_path), Path(pred_path)
@@ -204,7 +229,7 @@ def score_files(truth_path, pred_path, *, iou_thresholds, inclusive: bool = Fals
             f"is {pred.image_shape[0]}x{pred.image_shape[1]} px: score a prediction made on "
             "the same micrograph at the same scale"
         )
-    return match(truth, pred, iou_thresholds, inclusive=inclusive)
+    return truth, pred
 
 
 def _parse_shape(text: str | None):
@@ -225,8 +250,12 @@ def score(
     truth: Path = typer.Option(..., "--truth", help="Ground truth: label image, ROI set, "
                                ".box/.cbox/.star, Topaz .txt or .npz."),
     pred: Path = typer.Option(..., "--pred", help="Prediction, in any of the same formats."),
-    iou: str = typer.Option("0.5,0.75,0.9", "--iou", help="IoU thresholds: 0.5, 0.5,0.75 or "
-                            "START:STOP:STEP (STOP included)."),
+    iou: str = typer.Option(None, "--iou", help="IoU thresholds: 0.5, 0.5,0.75 or "
+                            "START:STOP:STEP (STOP included). Default 0.5,0.75,0.9 for "
+                            "counts, 0.5 for by-size and curve (which take one)."),
+    report: Report = typer.Option(Report.COUNTS, "--report", case_sensitive=False,
+                                  help="counts, by-size (recall and precision by diameter) "
+                                  "or curve (precision-recall over scores)."),
     output: OutputFormat = typer.Option(OutputFormat.TABLE, "--format",
                                         case_sensitive=False, help="table, csv or json."),
     truth_shape: TruthShape = typer.Option(None, "--truth-shape", case_sensitive=False,
@@ -234,6 +263,9 @@ def score(
                                            "minimal enclosing circles (circle)."),
     inclusive: bool = typer.Option(False, "--inclusive", help="Count IoU equal to the "
                                    "threshold as a match (cellpose's >= rule); default >."),
+    bins: int = typer.Option(5, "--bins", min=1, help="by-size: number of diameter bins."),
+    pixel_size: float = typer.Option(None, "--pixel-size", metavar="NM",
+                                     help="by-size: pixel size, to bin diameters in nm."),
     image_shape: str = typer.Option(None, "--image-shape", metavar="ROWSxCOLS",
                                     help="Image size, when neither file is a label image."),
     box_size: float = typer.Option(None, "--box-size", metavar="PX",
@@ -245,21 +277,53 @@ def score(
     flip_rows: bool = typer.Option(False, "--flip-rows", help=".box/.cbox/.star: y counts "
                                    "from the bottom edge (crYOLO on MRC input)."),
 ) -> None:
-    """Score one prediction file against one truth file: tp, fp, fn, precision, recall, F1."""
+    """Score one prediction file against one truth file: tp, fp, fn, precision, recall, F1
+    (or, with --report, by particle size or over prediction scores)."""
+    from lipobench.metrics import match, precision_recall_curve, stratify_by_size
+
+    if iou is None:
+        iou = "0.5,0.75,0.9" if report is Report.COUNTS else "0.5"
     thresholds = parse_iou_thresholds(iou)
-    result = score_files(truth, pred, iou_thresholds=thresholds, inclusive=inclusive,
-                         truth_shape=truth_shape, image_shape=_parse_shape(image_shape),
-                         box_size=box_size, radius=radius, image_name=image,
-                         flip_rows=flip_rows)
-    frame = result.to_frame()
+    if report is not Report.COUNTS and len(thresholds) != 1:
+        raise UserError(f"--report {report.value} scores at one IoU threshold; give one "
+                        f"--iou value, not {iou}")
+    if report is not Report.BY_SIZE and (pixel_size is not None or bins != 5):
+        raise UserError("--bins and --pixel-size apply to --report by-size only; drop them")
+    truth_set, pred_set = read_pair(truth, pred, truth_shape=truth_shape,
+                                    image_shape=_parse_shape(image_shape), box_size=box_size,
+                                    radius=radius, image_name=image, flip_rows=flip_rows)
+    rule = ">=" if inclusive else ">"
+    header = {"truth": str(truth), "pred": str(pred), "kind": truth_set.kind.value,
+              "inclusive": bool(inclusive)}
+    if report is Report.COUNTS:
+        result = match(truth_set, pred_set, thresholds, inclusive=inclusive)
+        frame = result.to_frame()
+        summary = (f"{truth} vs {pred}: {result.n_true} true, {result.n_pred} predicted "
+                   f"{_PLURAL[result.kind.value]}; a match needs IoU {rule} threshold")
+    elif report is Report.BY_SIZE:
+        frame = stratify_by_size(truth_set, pred_set, bins=bins, iou_threshold=thresholds[0],
+                                 inclusive=inclusive, pixel_size_nm=pixel_size)
+        header["iou_threshold"] = thresholds[0]
+        summary = (f"{truth} vs {pred}: recall by true diameter, precision by predicted "
+                   f"diameter; a match needs IoU {rule} {thresholds[0]}")
+    else:
+        if pred_set.scores is None:
+            raise UserError(f"{pred}: holds no scores, so there is no curve over them; use "
+                            "a file with a score column (.cbox, Topaz with score, .box with "
+                            "a fifth column) or --report counts")
+        curve = precision_recall_curve(truth_set, pred_set, iou_threshold=thresholds[0],
+                                       inclusive=inclusive)
+        frame = curve.to_frame()
+        header.update(iou_threshold=thresholds[0], average_precision=curve.area(),
+                      average_precision_envelope=curve.area(interpolation="envelope"))
+        summary = (f"{truth} vs {pred}: IoU {rule} {thresholds[0]}; area under the curve "
+                   f"{curve.area():.4f} (step), {curve.area(interpolation='envelope'):.4f} "
+                   "(envelope)")
     if output is OutputFormat.CSV:
         typer.echo(frame.to_csv(index=False), nl=False)
     elif output is OutputFormat.JSON:
-        typer.echo(json.dumps({"truth": str(truth), "pred": str(pred),
-                               "kind": result.kind.value, "inclusive": result.inclusive,
-                               "rows": json.loads(frame.to_json(orient="records"))}, indent=2))
+        rows = json.loads(frame.to_json(orient="records"))
+        typer.echo(json.dumps({**header, "rows": rows}, indent=2))
     else:
-        rule = ">=" if result.inclusive else ">"
-        typer.echo(f"{truth} vs {pred}: {result.n_true} true, {result.n_pred} predicted "
-                   f"{result.kind.value}s; a match needs IoU {rule} threshold")
+        typer.echo(summary)
         typer.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))

@@ -163,3 +163,38 @@ def test_roi_set_truth(files, capsys):
     assert code == 0, err
     row = json.loads(out)["rows"][0]
     assert (row["tp"], row["n_true"], row["n_pred"]) == (2, 3, 3)
+
+
+def test_report_by_size(files, capsys):
+    code, out, err = run(["score", "--truth", files / "truth.tif", "--pred", files / "pred.tif",
+                          "--report", "by-size", "--bins", "2", "--pixel-size", "0.5",
+                          "--format", "json"], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["iou_threshold"] == 0.5
+    rows = data["rows"]
+    assert {row["unit"] for row in rows} == {"nm"}
+    assert sum(row["n_true"] for row in rows) == 3
+    assert sum(row["matched_true"] for row in rows) == 2
+    code, _, err = run(["score", "--truth", files / "truth.tif", "--pred", files / "pred.tif",
+                        "--report", "by-size", "--iou", "0.5,0.7"], capsys)
+    assert_user_error(code, err, "one IoU threshold")
+
+
+def test_report_curve(files, capsys):
+    code, out, err = run(["score", "--truth", files / "truth.tif", "--pred", files / "pred.box",
+                          "--truth-shape", "box", "--report", "curve", "--format", "csv"],
+                         capsys)
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0] == "score_threshold,tp,fp,fn,n_pred,precision,recall"
+    assert [line.split(",")[:3] for line in lines[1:]] == [["0.9", "1", "0"], ["0.5", "2", "0"]]
+    code, out, _ = run(["score", "--truth", files / "truth.tif", "--pred", files / "pred.box",
+                        "--truth-shape", "box", "--report", "curve", "--format", "json"], capsys)
+    assert json.loads(out)["average_precision"] == pytest.approx(2 / 3)
+    code, _, err = run(["score", "--truth", files / "truth.tif", "--pred", files / "pred.tif",
+                        "--report", "curve"], capsys)
+    assert_user_error(code, err, "pred.tif", "no scores")
+    code, _, err = run(["score", "--truth", files / "truth.tif", "--pred", files / "pred.tif",
+                        "--bins", "3"], capsys)
+    assert_user_error(code, err, "--report by-size only")
