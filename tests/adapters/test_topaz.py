@@ -54,6 +54,19 @@ def test_a_topaz_pick_maps_to_the_right_row_and_col(tmp_path, downsample, expect
     assert topaz_index([expected], downsample=downsample).tolist() == [[20, 10]]
 
 
+def test_topaz_downsampling_puts_sample_x_at_original_index_d_times_x():
+    """The convention picks_from_topaz relies on, checked against Topaz's own downsample."""
+    from topaz.utils.image import downsample
+
+    rows, cols = np.indices((128, 128), dtype=np.float64)
+    blob = np.exp(-((rows - 80) ** 2 + (cols - 40) ** 2) / (2 * 6.0 ** 2)).astype(np.float32)
+    small = np.clip(downsample(blob, 4), 0, None)
+    r, c = np.indices(small.shape)
+    centre = [(small * r).sum() / small.sum(), (small * c).sum() / small.sum()]
+    assert centre == pytest.approx([20.0, 10.0], abs=0.01)
+    assert topaz_index([[80.5, 40.5]], downsample=4).tolist() == [[20, 10]]
+
+
 def test_topaz_index_clips_into_the_downsampled_image():
     assert topaz_index([[127.9, 0.1]], downsample=4, shape=(32, 32)).tolist() == [[31, 0]]
 
