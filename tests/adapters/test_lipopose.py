@@ -455,3 +455,21 @@ def test_real_cellpose_masks_are_cached(tmp_path):
     (again,) = adapter.predict(model_file, micrographs, {**params, "merge": "connected"},
                                tmp_path / "work")
     assert adapter.cellpose_runs == 0 and again.image_shape == (64, 64)
+
+
+def test_lipopose_cv_experiment_validates_and_shares_one_model_per_fold():
+    from lipobench.experiment import expand_configurations, load_experiment
+    from lipobench.plugins import load_registry
+
+    registry = load_registry()
+    root = Path(__file__).resolve().parents[2]
+    experiment = load_experiment(root / "experiments" / "lipopose_cv.toml", registry)
+    configurations = expand_configurations(experiment, registry)
+    assert {c.adapter for c in configurations} == {"lipopose"}
+    # 3 Cellpose-alone diameters + 2 merges x 8 merge-until thresholds.
+    assert len(configurations) == 3 + 2 * 8
+    adapter = LipoPoseAdapter
+    train_specs = {repr(sorted((k, v) for k, v in c.spec.items()
+                               if adapter.parameters[k].stage is Stage.TRAIN))
+                   for c in configurations}
+    assert len(train_specs) == 1  # one training per fold, shared by every table
