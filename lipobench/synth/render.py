@@ -6,10 +6,11 @@ Image formation (SYNTHETIC.md, "Image formation"):
    grid. Each particle is rendered in its own bounding box from nested ellipsoid shells with
    closed-form chord lengths, ``L(s) = 2 / sqrt(M_zz) * sqrt(s^2 - d^T Q d)``, and multiplied
    into ``psi`` (phases of overlapping objects add, as in the projection approximation).
-2. One complex64 FFT pair applies ``exp(i chi) * exp(-B k^2 / 4)``.
-3. The intensity is Fourier-cropped to the output grid (binning without aliasing), with the
-   detector's sinc MTF and a half-pixel shift so output pixel ``i`` is centred on the physical
-   pixels it replaces. The weak phase noise of amorphous ice (and carbon) is added to first
+2. One complex64 FFT pair applies ``exp(i chi) * exp(-B k^2 / 4)`` (on the wave padded by
+   edge replication, so that nothing wraps around the borders).
+3. The intensity gets the detector's sinc MTF (one real FFT pair) and is binned by summing
+   ``binning x binning`` physical pixels, so output pixel ``i`` covers physical pixels
+   ``i*b .. i*b+b-1``. The weak phase noise of amorphous ice (and carbon) is added to first
    order on the output grid: ``-2 F^-1[Phi (sin chi + a cos chi) env MTF]``.
 4. Unfiltered inelastic background: a fraction ``1 - exp(-t / L_in)`` of the electrons carries
    only the amplitude image ``|psi|^2``, blurred by ``inelastic_blur_nm``; the aperture keeps
@@ -36,6 +37,10 @@ from lipobench.synth import physics
 from lipobench.synth.scene import DistractorCode, Scene
 
 __all__ = ["Rendered", "render_scene", "PARTICLE_COLUMNS"]
+
+#: Margin added around the exit wave before the CTF; more than the delocalisation
+#: lambda * df * k_max (about 6 nm at 3 um and 0.222 nm/px) of the simulated defocus range.
+_PAD_NM = 12.0
 
 PARTICLE_COLUMNS = [
     "id", "class", "axis_1_nm", "axis_2_nm", "axis_3_nm", "z_nm", "diameter_px", "diameter_nm",
@@ -174,16 +179,6 @@ def _a(amplitude_contrast):
     return amplitude_contrast / np.sqrt(1.0 - amplitude_contrast ** 2)
 
 
-def _crop_rfft(spec, full_shape, out_shape):
-    """Keep the rfft2 coefficients of the lower frequencies of ``out_shape``."""
-    rows, _ = full_shape
-    h, w = out_shape
-    top = (h + 1) // 2
-    bottom = h // 2
-    cropped = np.concatenate([spec[:top, : w // 2 + 1], spec[rows - bottom:, : w // 2 + 1]])
-    return cropped
-
-
 def _bin_mean(image, b):
     if b == 1:
         return image
@@ -215,31 +210,36 @@ def render_scene(scene: Scene) -> Rendered:
 
     amplitude2 = _bin_mean(np.abs(psi) ** 2, b)
 
+    # Pad by edge replication, so the CTF's delocalisation does not wrap one border's objects
+    # (a carbon film, a cut particle) onto the opposite border.
+    margin = int(np.ceil(_PAD_NM / p_nm))
+    padded = sfft.next_fast_len(n_phys + 2 * margin)
+    lo = (padded - n_phys) // 2
+    psi = np.pad(psi, ((lo, padded - n_phys - lo),) * 2, mode="edge")
     spectrum = sfft.fft2(psi, workers=-1, overwrite_x=True)
     del psi
     spectrum *= _ctf_filter(spectrum.shape, p_a, scene.optics, optics_p.voltage_kv,
                             optics_p.cs_mm)
     wave = sfft.ifft2(spectrum, workers=-1, overwrite_x=True)
     del spectrum
-    intensity = np.abs(wave) ** 2
+    intensity = np.abs(wave[lo:lo + n_phys, lo:lo + n_phys]) ** 2
     del wave
+    # Detector MTF on the physical grid, then binning by summation (as a camera bins).
     real_spec = sfft.rfft2(intensity, workers=-1)
     del intensity
-    h = w = out.size_px
-    cropped = _crop_rfft(real_spec, (n_phys, n_phys), (h, w))
+    kr, kc = physics.frequency_grid((n_phys, n_phys), p_a, real=True)
+    real_spec *= np.sinc(kr * np.float32(p_a)) * np.sinc(kc * np.float32(p_a))
+    detected = sfft.irfft2(real_spec, s=(n_phys, n_phys), workers=-1)
     del real_spec
+    h = w = out.size_px
+    elastic = _bin_mean(detected.astype(np.float32, copy=False), b)
+    del detected
     kr, kc = physics.frequency_grid((h, w), out.pixel_size_nm * 10.0, real=True)
     mtf = np.sinc(kr * np.float32(p_a)) * np.sinc(kc * np.float32(p_a))
-    shift = (b - 1) / 2.0 * p_a  # Å: centre output pixels on the physical pixels they replace
-    ramp_phase = np.float32(2 * np.pi * shift) * (kr + kc)
-    transfer = np.empty(mtf.shape, dtype=np.complex64)
-    transfer.real = mtf * np.cos(ramp_phase)
-    transfer.imag = mtf * np.sin(ramp_phase)
-    cropped *= transfer * np.float32(h * w / n_phys ** 2)
     ice_spec = sfft.rfft2(scene.ice_noise, workers=-1)
     ice_spec *= np.float32(-2.0) * _ctf_filter((h, w), out.pixel_size_nm * 10.0, scene.optics,
                                                optics_p.voltage_kv, optics_p.cs_mm, real=True) * mtf
-    elastic = sfft.irfft2(cropped + ice_spec, s=(h, w), workers=-1).astype(np.float32)
+    elastic = elastic + sfft.irfft2(ice_spec, s=(h, w), workers=-1).astype(np.float32)
 
     blur_px = params.ice.inelastic_blur_nm / out.pixel_size_nm
     inelastic = ndimage.gaussian_filter(amplitude2, blur_px) if blur_px > 0 else amplitude2
