@@ -127,7 +127,8 @@ class RegionSet:
         array = array.copy() if copy else array.view()
         array.flags.writeable = False
         regions = cls(RegionKind.MASK, _as_shape(array.shape), labels=array)
-        object.__setattr__(regions, "scores", _as_scores(scores, len(regions)))
+        if scores is not None:  # counting labels costs a pass over the image: only when needed
+            object.__setattr__(regions, "scores", _as_scores(scores, len(regions)))
         return regions
 
     @classmethod
@@ -176,6 +177,10 @@ class RegionSet:
             flat = self.labels.ravel()
             if flat.size == 0 or flat.max() == 0:
                 return np.zeros(0, dtype=np.int64)
+            if int(flat.max()) > 4 * flat.size:
+                # sparse huge label values: a bincount table would not fit in memory
+                unique = np.unique(flat)
+                return unique[unique > 0].astype(np.int64)
             present = np.bincount(flat.astype(np.int64, copy=False))
             present[0] = 0
             return np.flatnonzero(present)
@@ -206,9 +211,8 @@ class RegionSet:
             raise InvalidRegionsError(f"select needs {len(self)} flags, got {keep.shape[0]}")
         scores = None if self.scores is None else self.scores[keep]
         if self.kind is RegionKind.MASK:
-            lookup = np.zeros(int(self.labels.max()) + 1 if self.labels.size else 1, bool)
-            lookup[self.ids[keep]] = True
-            labels = np.where(lookup[self.labels], self.labels, 0).astype(self.labels.dtype)
+            keep_index = np.concatenate([[False], keep])  # index 0 is the background
+            labels = np.where(keep_index[self._region_index()], self.labels, 0)
             return RegionSet.from_labels(labels, scores=scores, copy=False)
         if self.kind is RegionKind.BOX:
             return RegionSet.from_boxes(self.boxes[keep], image_shape=self.image_shape,
@@ -217,11 +221,24 @@ class RegionSet:
                                       scores=scores)
 
     # ------------------------------------------------------------------ geometry
+    def _region_index(self) -> np.ndarray:
+        """The label image with region k (in :attr:`ids` order) as k + 1, background 0.
+
+        Label values may be sparse and huge (a 64-bit hash, say); per-region sums then run
+        over ``len(self) + 1`` bins instead of ``labels.max() + 1``.
+        """
+        if len(self) and int(self.ids[-1]) <= 4 * self.labels.size:
+            lookup = np.zeros(int(self.ids[-1]) + 1, dtype=np.int64)
+            lookup[self.ids] = np.arange(1, len(self) + 1)
+            return lookup[self.labels]
+        index = np.searchsorted(self.ids, self.labels) + 1
+        return np.where(self.labels > 0, index, 0)
+
     def areas(self) -> np.ndarray:
         """Area of each region in pixels (exact for boxes and circles, pixel count for masks)."""
         if self.kind is RegionKind.MASK:
-            counts = np.bincount(self.labels.ravel().astype(np.int64, copy=False))
-            return counts[self.ids].astype(np.float64)
+            index = self._region_index()
+            return np.bincount(index.ravel(), minlength=len(self) + 1)[1:].astype(np.float64)
         if self.kind is RegionKind.BOX:
             return (self.boxes[:, 2] - self.boxes[:, 0]) * (self.boxes[:, 3] - self.boxes[:, 1])
         return np.pi * self.circles[:, 2] ** 2
@@ -236,15 +253,14 @@ class RegionSet:
             if len(self) == 0:
                 return np.zeros((0, 2))
             rows, cols = np.indices(self.image_shape, sparse=True)
-            flat = self.labels.astype(np.int64, copy=False)
-            size = int(flat.max()) + 1
-            counts = np.bincount(flat.ravel(), minlength=size)
-            row_sum = np.bincount(flat.ravel(), weights=np.broadcast_to(rows, flat.shape).ravel(),
-                                  minlength=size)
-            col_sum = np.bincount(flat.ravel(), weights=np.broadcast_to(cols, flat.shape).ravel(),
-                                  minlength=size)
-            n = counts[self.ids]
-            return np.column_stack([row_sum[self.ids] / n, col_sum[self.ids] / n]) + 0.5
+            index = self._region_index().ravel()
+            size = len(self) + 1
+            counts = np.bincount(index, minlength=size)[1:]
+            row_sum = np.bincount(index, weights=np.broadcast_to(rows, self.image_shape).ravel(),
+                                  minlength=size)[1:]
+            col_sum = np.bincount(index, weights=np.broadcast_to(cols, self.image_shape).ravel(),
+                                  minlength=size)[1:]
+            return np.column_stack([row_sum / counts, col_sum / counts]) + 0.5
         if self.kind is RegionKind.BOX:
             return np.column_stack([(self.boxes[:, 0] + self.boxes[:, 2]) / 2,
                                     (self.boxes[:, 1] + self.boxes[:, 3]) / 2])
@@ -305,10 +321,7 @@ class RegionSet:
         """
         out = np.zeros(self.image_shape, dtype=dtype)
         if self.kind is RegionKind.MASK:
-            if len(self):
-                lookup = np.zeros(int(self.labels.max()) + 1, dtype=dtype)
-                lookup[self.ids] = np.arange(1, len(self) + 1, dtype=dtype)
-                out[...] = lookup[self.labels]
+            out[...] = self._region_index()
             return out
         rows_total, cols_total = self.image_shape
         for k, bounds in enumerate(self.to_boxes().boxes):

@@ -274,3 +274,15 @@ def test_circle_label_image_includes_pixel_centres_on_the_circle():
     assert np.array_equal(circle.to_label_image(), expected)
     ring = RegionSet.from_circles([[2.5, 2.5, 2.0]], image_shape=(5, 5)).to_label_image()
     assert ring[4, 2] == 1 and ring[0, 2] == 1 and ring[2, 4] == 1 and ring[2, 0] == 1
+
+
+def test_sparse_huge_label_values_do_not_allocate_per_value_tables():
+    labels = np.zeros((50, 50), dtype=np.int64)
+    labels[1:5, 1:5] = 2**40  # a hashed id, far beyond the pixel count
+    labels[10:20, 10:12] = 7
+    regions = RegionSet.from_labels(labels)
+    assert regions.ids.tolist() == [7, 2**40]
+    assert regions.areas().tolist() == [20.0, 16.0]
+    assert regions.centroids().tolist() == [[15.0, 11.0], [3.0, 3.0]]
+    assert sorted(np.unique(regions.to_label_image()).tolist()) == [0, 1, 2]
+    assert regions.select([False, True]).ids.tolist() == [2**40]
