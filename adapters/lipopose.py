@@ -15,8 +15,7 @@ Beyond the study, :func:`merge_instances` keeps Cellpose's instances apart inste
 binarizing them, so touching particles are not fused (:class:`MergeMethod`).
 
 Public functions return ``(labels, scores)``: an int32 instance label image (0 = background,
-objects numbered ``1..N`` in raster order of their first pixel) and a float64 array of N entry
-thresholds, ``scores[k]`` belonging to label ``k + 1``; ``RegionSet.from_labels(labels,
+objects numbered ``1..N``) and a float64 array of N entry thresholds, ``scores[k]`` belonging to label ``k + 1``; ``RegionSet.from_labels(labels,
 scores=scores)`` turns them into regions.
 """
 
@@ -260,6 +259,8 @@ def _check_thresholds(thresholds) -> np.ndarray:
     if not values:
         raise UserError("thresholds: the list is empty; give at least one threshold, e.g. "
                         "20, 15, 10, 8, 5, 3, 1, 0")
+    if len(set(values)) > 254:
+        raise UserError(f"thresholds: {len(set(values))} distinct values; give at most 254")
     bad = [t for t in values if not (0 <= t <= 100)]
     if bad:
         raise UserError(f"threshold {bad[0]:g} is outside 0..100: thresholds are percentages "
@@ -293,7 +294,7 @@ def _levels(conf_map, ascending: np.ndarray) -> np.ndarray:
 def _plateau_maxima(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Label the regional-maximum plateaus of ``levels`` above 0 (8-connectivity).
 
-    Returns the int32 labels (1..N, raster order) and each plateau's level.
+    Returns the int32 labels (1..N) and each plateau's level.
     """
     import cv2
 
@@ -305,28 +306,28 @@ def _plateau_maxima(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # Two 8-adjacent good pixels always share a level, so components of `good` lie inside
     # single plateaus; a component is a whole maximal plateau unless it touches a bad pixel of
     # its own level (then its plateau continues into that bad pixel and is not a maximum).
-    # Every component that is not the whole image touches some bad pixel, so the good pixels
-    # next to bad ones (a thin set) carry all that is needed: each component's level, and
-    # whether it touches a bad pixel of its own level.
-    edge = np.flatnonzero(good & cv2.dilate(bad.view(np.uint8), _EIGHT).view(bool))
-    count, labels = cv2.connectedComponents(good.view(np.uint8), connectivity=8,
-                                            ltype=cv2.CV_32S)
-    bad_levels = np.multiply(levels, bad)
-    edge_labels = labels.ravel()[edge]
-    edge_levels = levels.ravel()[edge]
-    touches_own = cv2.dilate(bad_levels, _EIGHT).ravel()[edge] == edge_levels
+    tainted = np.flatnonzero(good & (cv2.dilate(np.multiply(levels, bad), _EIGHT) == levels))
+    # Each component's topmost pixels have no good pixel above them: a thin set that holds
+    # at least one pixel of every component, enough to read each component's level.
+    tops = good.copy()
+    np.logical_and(good[1:], ~good[:-1], out=tops[1:])
+    tops = np.flatnonzero(tops)
+    try:  # 16-bit labels halve the memory traffic of the relabelling below
+        count, labels = cv2.connectedComponents(good.view(np.uint8), connectivity=8,
+                                                ltype=cv2.CV_16U)
+    except cv2.error:  # 65535 components or more
+        count, labels = cv2.connectedComponents(good.view(np.uint8), connectivity=8,
+                                                ltype=cv2.CV_32S)
+    flat = labels.ravel()
     component_level = np.zeros(count, dtype=np.uint8)
-    component_level[edge_labels] = edge_levels
-    if count == 2 and edge.size == 0:  # one plateau filling the whole image
-        component_level[1] = levels.flat[0]
+    component_level[flat[tops]] = levels.ravel()[tops]
     keep = np.ones(count, dtype=bool)
     keep[0] = False
-    keep[edge_labels[touches_own]] = False
+    keep[flat[tainted]] = False
     kept = np.flatnonzero(keep)
-    if kept.size != count - 1:
-        lookup = np.zeros(count, dtype=np.int32)
-        lookup[kept] = np.arange(1, kept.size + 1, dtype=np.int32)
-        labels = lookup[labels]
+    lookup = np.zeros(count, dtype=np.int32)
+    lookup[kept] = np.arange(1, kept.size + 1, dtype=np.int32)
+    labels = lookup[labels]
     return labels, component_level[kept]
 
 
@@ -350,7 +351,7 @@ def merge_until(conf_map, thresholds=DEFAULT_THRESHOLDS) -> tuple[np.ndarray, np
     Returns
     -------
     labels : ndarray of int32
-        Objects numbered 1..N in raster order of their first pixel.
+        Objects numbered 1..N.
     scores : ndarray of float64
         The threshold at which each object entered, ``scores[k]`` for label ``k + 1``.
 
