@@ -27,7 +27,7 @@ import pandas as pd
 from lipobench.errors import UserError
 from lipobench.data import write_manifest
 from lipobench.fsutil import atomic_dir
-from lipobench.imageio import write_labels_tiff, write_mrc, write_tiff
+from lipobench.imageio import write_labels_tiff, write_tiff
 from lipobench.synth.params import PRESETS, SynthParams, preset as get_preset, validate_params
 from lipobench.synth.render import PARTICLE_COLUMNS, Rendered, render_scene
 from lipobench.synth.scene import build_scene
@@ -136,6 +136,21 @@ def _manifest(params: SynthParams):
     )
 
 
+def _write_mrc(path: Path, image: np.ndarray, pixel_size_nm: float, seed: int) -> None:
+    """float32 MRC with the pixel size in the header and a fixed label.
+
+    mrcfile stamps the creation time into the header's first label; a fixed label keeps the
+    same seed giving the same bytes.
+    """
+    import mrcfile
+
+    with mrcfile.new(path, overwrite=True) as mrc:
+        mrc.set_data(np.ascontiguousarray(image, dtype=np.float32))
+        mrc.voxel_size = pixel_size_nm * 10.0
+        mrc.header.label[0] = f"lipobench synth, seed {seed}".encode().ljust(80)
+        mrc.header.nlabl = 1
+
+
 def make_dataset(out_dir, *, preset: str | SynthParams = "quick", seed: int | None = 0,
                  n_images: int | None = None, size: int | None = None,
                  pixel_size_nm: float | None = None, binning: int | None = None,
@@ -159,8 +174,8 @@ def make_dataset(out_dir, *, preset: str | SynthParams = "quick", seed: int | No
         for index in range(params.n_images):
             name = image_name(index)
             result = simulate_micrograph(params, index=index)
-            write_mrc(tmp / "images" / f"{name}.mrc", result.image,
-                      pixel_size_nm=params.output.pixel_size_nm)
+            _write_mrc(tmp / "images" / f"{name}.mrc", result.image,
+                       params.output.pixel_size_nm, params.seed)
             write_labels_tiff(tmp / "masks" / f"{name}.tif", result.labels)
             write_tiff(tmp / "distractors" / f"{name}.tif", result.distractors)
             table = result.particles.copy()

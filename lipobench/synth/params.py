@@ -250,9 +250,10 @@ def validate_params(data, *, source: str) -> SynthParams:
         return SynthParams.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        key = ".".join(str(p) for p in err["loc"])
         message = err["msg"].removeprefix("Value error, ")
-        raise UserError(f"{source}: synth parameter {key}: {message}") from None
+        where = f"synth parameter {key}: " if key else ""
+        raise UserError(f"{source}: {where}{message}") from None
 
 
 _QUICK = SynthParams(

@@ -165,7 +165,7 @@ class Scene:
 # --------------------------------------------------------------------------- geometry helpers
 def random_rotation(rng) -> np.ndarray:
     """A uniformly random 3-D rotation matrix (from a random unit quaternion)."""
-    w, x, y, z = rng.normal(size=4) / 1.0
+    w, x, y, z = rng.normal(size=4)
     norm = np.sqrt(w * w + x * x + y * y + z * z)
     w, x, y, z = w / norm, x / norm, y / norm, z / norm
     return np.array([
