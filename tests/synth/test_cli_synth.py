@@ -1,6 +1,7 @@
 """``lipobench synth``: the dataset layout, byte-identical reruns, and one-line user errors."""
 
 import json
+import time
 import tomllib
 
 import mrcfile
@@ -52,6 +53,7 @@ def test_synth_writes_the_dataset_layout(tmp_path, capsys):
 
 def test_same_seed_gives_identical_bytes_and_a_new_seed_does_not(tmp_path):
     a = make_dataset(tmp_path / "a", preset="quick", seed=3, n_images=2, size=64)
+    time.sleep(1.1)  # a timestamp in any header would now differ
     b = make_dataset(tmp_path / "b", preset="quick", seed=3, n_images=2, size=64)
     c = make_dataset(tmp_path / "c", preset="quick", seed=4, n_images=2, size=64)
     assert _files(a) == _files(b)
