@@ -50,6 +50,7 @@ __all__ = [
     "merge_until",
     "merge_instances",
     "merge_masks",
+    "thresholds_until",
     "LipoPoseAdapter",
 ]
 
@@ -84,7 +85,12 @@ class MergeMethod(str, enum.Enum):
     INSTANCES = "instances"
 
 
-def _user_enum(enum_cls, value, key: str):
+def as_choice(enum_cls, value, key: str):
+    """``enum_cls(value)``, or a UserError naming ``key`` and the allowed values.
+
+    >>> as_choice(MergeMethod, "connected", "merge")
+    <MergeMethod.CONNECTED: 'connected'>
+    """
     try:
         return enum_cls(value)
     except ValueError:
@@ -198,7 +204,7 @@ def detection_counts(masks, *, method: ConfidenceMethod | str = ConfidenceMethod
     ([[2, 1, 0]], 2)
     """
     arrays = _check_masks(masks)
-    method = _user_enum(ConfidenceMethod, method, "confidence method")
+    method = as_choice(ConfidenceMethod, method, "confidence method")
     n = len(arrays)
     dtype = np.uint8 if n <= 255 else np.uint16
     if method is ConfidenceMethod.AVERAGE:
@@ -378,6 +384,23 @@ def merge_until(conf_map, thresholds=DEFAULT_THRESHOLDS) -> tuple[np.ndarray, np
     return labels, ascending[plateau_levels.astype(np.intp) - 1]
 
 
+def thresholds_until(until: float, *, key: str = "until") -> list[float]:
+    """The study's thresholds from the highest down to ``until`` (``until`` itself included).
+
+    >>> thresholds_until(5)
+    [20.0, 15.0, 10.0, 8.0, 5.0]
+    >>> thresholds_until(2)
+    [20.0, 15.0, 10.0, 8.0, 5.0, 3.0, 2.0]
+    >>> thresholds_until(50)
+    [50.0]
+    """
+    if not 0 <= until <= 100:
+        raise UserError(f"{key} {until:g} is outside 0..100: give a percentage of diameters, "
+                        "e.g. 5")
+    kept = [float(t) for t in DEFAULT_THRESHOLDS if t >= until]
+    return kept if until in kept else kept + [float(until)]
+
+
 # --------------------------------------------------------------------------- instances
 def _overlap_pairs(a: np.ndarray, b: np.ndarray, area_a, area_b, min_iou: float):
     """Pairs (label in a, label in b) whose IoU exceeds ``min_iou``."""
@@ -526,7 +549,7 @@ def merge_masks(label_masks, thresholds=DEFAULT_THRESHOLDS, *,
     >>> merge_masks(m, [40, 0])[0].tolist()
     [[1, 0, 2]]
     """
-    merge = _user_enum(MergeMethod, merge, "merge")
+    merge = as_choice(MergeMethod, merge, "merge")
     if merge is MergeMethod.INSTANCES:
         return merge_instances(label_masks, thresholds, method=method, window=window)
     return merge_until(detection_counts(label_masks, method=method, window=window), thresholds)

@@ -23,25 +23,6 @@ PARTICLE_COLUMNS = ("micrograph", "particle", "area_px", "diameter_px", "diamete
                     "entry_threshold", "centroid_row", "centroid_col")
 
 
-def thresholds_until(until: float) -> list[float]:
-    """The study's thresholds from the highest down to ``until`` (``until`` itself included).
-
-    >>> thresholds_until(5)
-    [20.0, 15.0, 10.0, 8.0, 5.0]
-    >>> thresholds_until(2)
-    [20.0, 15.0, 10.0, 8.0, 5.0, 3.0, 2.0]
-    >>> thresholds_until(50)
-    [50.0]
-    """
-    from lipobench.adapters.lipopose import DEFAULT_THRESHOLDS
-
-    if not 0 <= until <= 100:
-        raise UserError(f"--until {until:g} is outside 0..100: give a percentage of diameters, "
-                        "e.g. --until 5")
-    kept = [float(t) for t in DEFAULT_THRESHOLDS if t >= until]
-    return kept if until in kept else kept + [float(until)]
-
-
 def _model_fingerprint(model: Path) -> str:
     digest = hashlib.sha256()
     with open(model, "rb") as handle:
@@ -137,9 +118,10 @@ def segment_command(
         LipoPoseAdapter,
         LipoPosePredictParams,
         MergeMethod,
-        _user_enum,
+        as_choice,
         merge_masks,
         parse_diameter_range,
+        thresholds_until,
     )
     from lipobench.fsutil import atomic_path
     from lipobench.imageio import write_labels_tiff
@@ -147,9 +129,9 @@ def segment_command(
     from lipobench.roi import write_roi_zip
 
     # Every input is checked before anything is computed or written.
-    thresholds = thresholds_until(until)
-    merge_method = _user_enum(MergeMethod, merge, "--merge")
-    confidence_method = _user_enum(ConfidenceMethod, confidence, "--confidence")
+    thresholds = thresholds_until(until, key="--until")
+    merge_method = as_choice(MergeMethod, merge, "--merge")
+    confidence_method = as_choice(ConfidenceMethod, confidence, "--confidence")
     if confidence_method is ConfidenceMethod.SLIDING_WINDOW and window is None:
         raise UserError("--window: --confidence sliding_window needs --window K, the number "
                         "of consecutive diameters per window")
