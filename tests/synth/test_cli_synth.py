@@ -83,6 +83,9 @@ def test_paper_preset_binning_one_keeps_the_physical_grid():
     (["--n-images", "0"], "--n-images must be positive"),
     (["--count", "100000"], "more particles than fit"),
     (["--preset", "huge"], "unknown synthetic preset 'huge'"),
+    (["--binning", "0"], "--binning must be positive"),
+    (["--seed", "-1"], "--seed must be zero or positive"),
+    (["--params", "missing.json"], "missing.json: no such parameter file"),
 ])
 def test_bad_options_are_one_line_exit_2_and_write_nothing(tmp_path, capsys, args, expected):
     out = tmp_path / "ds"
@@ -93,6 +96,16 @@ def test_bad_options_are_one_line_exit_2_and_write_nothing(tmp_path, capsys, arg
     assert err.startswith("lipobench: error: ") and expected in err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert not out.exists()
+
+
+def test_an_out_path_that_is_a_file_is_refused(tmp_path, capsys):
+    target = tmp_path / "taken"
+    target.write_text("keep me")
+    with pytest.raises(SystemExit) as stop:
+        main(["synth", str(target), "--n-images", "2", "--size", "32"])
+    assert stop.value.code == 2
+    assert "is not a folder" in capsys.readouterr().err
+    assert target.read_text() == "keep me"
 
 
 def test_a_morphology_mix_that_does_not_sum_to_one_is_refused(tmp_path, capsys):
