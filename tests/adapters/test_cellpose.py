@@ -149,3 +149,18 @@ def test_real_train_then_predict_on_tiny_images(tmp_path):
     masks = adapter.masks_at_diameters(tuned, micrographs[:1], [15.0, 25.0])
     assert [[m.shape for m in row] for row in masks] == [[(128, 128)] * 2]
     assert all(m.dtype == np.int32 for row in masks for m in row)
+
+
+@pytest.mark.slow
+def test_training_with_the_same_seed_is_reproducible(tmp_path):
+    import torch
+
+    adapter = CellposeAdapter(device="cpu")
+    native = adapter.to_native(make_test_micrographs(1, shape=(96, 96), radius=8), tmp_path)
+    runs = [adapter.train(native, {"n_epochs": 1, "seed": 3}, tmp_path / f"run{k}")
+            for k in range(2)]
+    losses = [(run.parent / "train_losses.json").read_text() for run in runs]
+    assert losses[0] == losses[1]
+    first, second = (torch.load(run, map_location="cpu", weights_only=True) for run in runs)
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[key], second[key]) for key in first)
