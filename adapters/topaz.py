@@ -171,7 +171,7 @@ def topaz_command(subcommand: str) -> list[str]:
     """The command line of one Topaz subcommand, in this Python environment.
 
     ``python -m topaz.commands.<sub>`` runs the same parser and ``main`` as ``topaz <sub>``,
-    but the ``topaz`` front end imports all sixteen subcommands first: measured on the shared
+    but the ``topaz`` front end imports every subcommand first: measured on the shared
     2-core machine, ``extract --help`` took 41 s that way and 18 s this way.
 
     >>> topaz_command("extract")[1:]
