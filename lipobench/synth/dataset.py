@@ -157,6 +157,9 @@ def make_dataset(out_dir, *, preset: str | SynthParams = "quick", seed: int | No
                  count: float | None = None, preview: bool = False) -> Path:
     """Simulate a whole dataset into ``out_dir`` (replaced atomically) and return its path.
 
+    ``out_dir`` must be new, empty, or an earlier synthetic dataset (it holds
+    ``synth_params.json``); any other folder is refused rather than deleted.
+
     ``preset`` is a name of :data:`PRESETS` or a :class:`SynthParams`; the other options override
     it (see :func:`resolve_params`). Same arguments, same bytes.
     """
@@ -165,6 +168,10 @@ def make_dataset(out_dir, *, preset: str | SynthParams = "quick", seed: int | No
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"{out_dir}: exists and is not a folder; give a folder path for OUT")
+    # The folder is replaced as a whole: only ever replace an earlier synthetic dataset.
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "synth_params.json").is_file():
+        raise UserError(f"{out_dir}: exists and is not a synthetic dataset; give a new or empty "
+                        "folder for OUT (an earlier synthetic dataset there is replaced)")
     train, _ = split_names(params)
     train = set(train)
     with atomic_dir(out_dir) as tmp:

@@ -108,6 +108,22 @@ def test_an_out_path_that_is_a_file_is_refused(tmp_path, capsys):
     assert target.read_text() == "keep me"
 
 
+def test_a_folder_that_is_not_a_synthetic_dataset_is_never_replaced(tmp_path, capsys):
+    precious = tmp_path / "home"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("years of work")
+    with pytest.raises(SystemExit) as stop:
+        main(["synth", str(precious), "--n-images", "2", "--size", "32"])
+    assert stop.value.code == 2
+    assert "is not a synthetic dataset" in capsys.readouterr().err
+    assert (precious / "thesis.txt").read_text() == "years of work"
+    # An earlier synthetic dataset, or an empty folder, is fine.
+    assert main(["synth", str(tmp_path / "ds"), "--n-images", "2", "--size", "32"]) == 0
+    assert main(["synth", str(tmp_path / "ds"), "--n-images", "2", "--size", "48"]) == 0
+    (tmp_path / "empty").mkdir()
+    assert main(["synth", str(tmp_path / "empty"), "--n-images", "2", "--size", "32"]) == 0
+
+
 def test_a_morphology_mix_that_does_not_sum_to_one_is_refused(tmp_path, capsys):
     data = SynthParams().model_dump(mode="json")
     data["sample"]["morphology"]["solid"] = 0.9
