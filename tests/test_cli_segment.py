@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import tifffile
 
 from lipobench.cli import main
 from lipobench.imageio import read_labels, write_mrc
@@ -52,7 +51,8 @@ def fake_cellpose(monkeypatch):
 def inputs(tmp_path):
     model = tmp_path / "cellpose_model"
     model.write_bytes(b"weights")
-    image = tmp_path / "mic1.mrc"
+    (tmp_path / "images").mkdir()
+    image = tmp_path / "images" / "mic1.mrc"
     write_mrc(image, np.random.default_rng(0).normal(size=(64, 64)).astype(np.float32),
               pixel_size_nm=0.5)
     return model, image
@@ -73,12 +73,12 @@ def test_segment_writes_labels_rois_overlay_and_csv(fake_cellpose, inputs, tmp_p
     code, stdout, _ = _run(capsys, image, "--model", model, "--diameters", "10:30:5",
                            "--merge", "connected", "--out", out)
     assert code == 0 and "Cellpose runs: 5" in stdout
-    labels = read_labels(out / "mic1_labels.tif")
+    labels = read_labels(out / "labels" / "mic1.tif")
     assert labels.dtype == np.int32 and labels.shape == (64, 64)
     # The touching disks fuse under the study's merge; the blob (2 of 5 diameters) enters.
     assert len(np.unique(labels)) - 1 == 2
-    np.testing.assert_array_equal(read_roi_set(out / "mic1_rois.zip", (64, 64)) > 0, labels > 0)
-    assert (out / "mic1_overlay.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    np.testing.assert_array_equal(read_roi_set(out / "rois" / "mic1.zip", (64, 64)) > 0, labels > 0)
+    assert (out / "overlays" / "mic1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = pd.read_csv(out / "particles.csv")
     assert table.columns.tolist() == ["micrograph", "particle", "area_px", "diameter_px",
                                       "diameter_nm", "entry_threshold", "centroid_row",
@@ -99,16 +99,23 @@ def test_rerun_with_new_until_reuses_cached_masks(fake_cellpose, inputs, tmp_pat
     assert len(table) == 2 and set(table.entry_threshold) == {50.0}
 
 
-def test_corrected_roi_zip_reads_back_as_ground_truth(fake_cellpose, inputs, tmp_path, capsys):
+def test_roi_folder_reads_back_as_a_dataset_for_training(fake_cellpose, inputs, tmp_path,
+                                                          capsys):
+    """The annotation loop: segment, correct rois/ in Fiji, train on it as ground truth."""
+    from lipobench.data import load_dataset
+
     model, image = inputs
     out = tmp_path / "out"
-    _run(capsys, image, "--model", model, "--diameters", "10:30:5", "--merge", "instances",
-         "--out", out)
-    truth = read_roi_set(out / "mic1_rois.zip", (64, 64))
-    assert len(np.unique(truth)) - 1 == 3
-    tifffile.imwrite(tmp_path / "truth.tif", truth)
-    assert np.array_equal(read_labels(tmp_path / "truth.tif") > 0,
-                          read_labels(out / "mic1_labels.tif") > 0)
+    _run(capsys, image, "--model", model, "--diameters", "10:30:5", "--out", out)
+    root = tmp_path / "dataset"
+    root.mkdir()
+    (root / "dataset.toml").write_text(
+        f'[dataset]\nimages = "{image.parent}"\nmasks = "{out / "rois"}"\n'
+        'mask_format = "roi"\n', encoding="utf-8")
+    dataset = load_dataset(root)
+    truth = dataset.micrograph("mic1").truth
+    assert len(truth) == 3  # two touching disks kept apart, and the blob
+    np.testing.assert_array_equal(truth.labels > 0, read_labels(out / "labels" / "mic1.tif") > 0)
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,8 @@
 """``lipobench segment``: LipoPose on micrographs, written for inspection and correction in Fiji.
 
-Per micrograph ``<stem>``: ``<stem>_labels.tif`` (int32 instance labels), ``<stem>_rois.zip``
-(a Fiji ROI set: correct it in Fiji and read it back as ground truth) and
-``<stem>_overlay.png``; for all of them ``particles.csv``. The per-diameter Cellpose masks are
+Per micrograph ``<stem>``: ``labels/<stem>.tif`` (int32 instance labels), ``rois/<stem>.zip``
+(a Fiji ROI set: correct it in Fiji, then use the folder as a dataset's ``masks`` folder with
+``mask_format = "roi"``) and ``overlays/<stem>.png``; for all of them ``particles.csv``. The per-diameter Cellpose masks are
 cached under ``OUT/.lipopose-cache/<model fingerprint>/``, so a second run with another
 ``--until`` (or merge) reruns only the merge.
 """
@@ -58,7 +58,7 @@ def _write_overlay(path: Path, image, regions) -> None:
     ax.imshow(contrast_stretch(image), cmap="gray", extent=(0, cols, rows, 0),
               interpolation="nearest")
     draw_regions(ax, regions, color="#009E73")
-    ax.set_title(f"{path.name.removesuffix('_overlay.png')}: {len(regions)} particles",
+    ax.set_title(f"{path.stem}: {len(regions)} particles",
                  fontsize="medium")
     ax.set_xlim(0, cols)
     ax.set_ylim(rows, 0)
@@ -109,8 +109,8 @@ def segment_command(
         None, "--pixel-size-nm", help="Pixel size for diameters in nm (MRC headers give it)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ) -> None:
-    """Segment micrographs with LipoPose: label TIFF, Fiji ROI zip and overlay per micrograph,
-    and particles.csv."""
+    """Segment micrographs with LipoPose: labels/<name>.tif, rois/<name>.zip (Fiji) and
+    overlays/<name>.png per micrograph, and particles.csv."""
     import pandas as pd
 
     from lipobench.adapters.lipopose import (
@@ -160,9 +160,9 @@ def segment_command(
         labels, scores = merge_masks(masks, thresholds, merge=merge_method,
                                      method=confidence_method, window=window)
         regions = RegionSet.from_labels(labels, scores=scores, copy=False)
-        write_labels_tiff(out / f"{micrograph.name}_labels.tif", labels)
-        write_roi_zip(out / f"{micrograph.name}_rois.zip", regions)
-        _write_overlay(out / f"{micrograph.name}_overlay.png", micrograph.image, regions)
+        write_labels_tiff(out / "labels" / f"{micrograph.name}.tif", labels)
+        write_roi_zip(out / "rois" / f"{micrograph.name}.zip", regions)
+        _write_overlay(out / "overlays" / f"{micrograph.name}.png", micrograph.image, regions)
         rows.extend(_particle_rows(micrograph, regions))
     with atomic_path(out / "particles.csv") as tmp:
         pd.DataFrame(rows, columns=list(PARTICLE_COLUMNS)).to_csv(tmp, index=False)
