@@ -54,6 +54,8 @@ def simulate_micrograph(params: SynthParams, *, index: int = 0, seed: int | None
     >>> m = simulate_micrograph(p, index=0)
     >>> m.image.shape, m.labels.dtype.name, m.distractors.dtype.name
     ((64, 64), 'int32', 'uint8')
+    >>> m.to_micrograph("synth_0000").pixel_size_nm
+    0.888
     """
     return render_scene(build_scene(params, index=index, seed=seed, noise_seed=noise_seed))
 

@@ -60,6 +60,14 @@ class Rendered:
     particles: pd.DataFrame
     meta: dict = field(default_factory=dict)
 
+    def to_micrograph(self, name: str = "synth_0000"):
+        """A :class:`~lipobench.micrograph.Micrograph` with the labels as ground truth."""
+        from lipobench.micrograph import Micrograph
+        from lipobench.regions import RegionSet
+
+        return Micrograph(name, self.image, self.meta.get("pixel_size_nm"),
+                          RegionSet.from_labels(self.labels))
+
 
 # --------------------------------------------------------------------------- phase rendering
 def _box(center, half, pixel, limit):
@@ -267,6 +275,7 @@ def render_scene(scene: Scene) -> Rendered:
     labels, table = _labels_and_table(scene, carbon)
     distractors = _distractor_mask(scene, carbon, labels)
     meta = {
+        "pixel_size_nm": out.pixel_size_nm,
         "defocus_nm": scene.optics.defocus_nm,
         "astigmatism_nm": scene.optics.astigmatism_nm,
         "astigmatism_angle_deg": float(np.degrees(scene.optics.astigmatism_angle_rad)),
