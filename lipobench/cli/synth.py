@@ -11,7 +11,8 @@ from lipobench.cli._app import app
 
 @app.command("synth")
 def synth_command(
-    out: Path = typer.Argument(..., help="Dataset folder to write: new, empty, or an earlier synthetic dataset (replaced)."),
+    out: Path = typer.Argument(..., help="Dataset folder to write: new, empty, or an earlier "
+                               "synthetic dataset (replaced)."),
     preset: str = typer.Option("quick", "--preset", help="quick (16 x 512^2) or paper "
                                "(38 x 1024^2, 4x binned from 4096^2 at 0.222 nm/px)."),
     params: Path = typer.Option(None, "--params", help="A synth_params.json to start from "

@@ -21,7 +21,9 @@ the nominal potentials and weak ice noise. The simulator is still somewhat easie
 vesicles (which were imaged at a lower dose per nm^2), not much easier.
 
 Speed (benchmarks/bench_synth.py): one 4096^2 micrograph in 3.6-4.8 s on the shared 2-core
-machine, 3.7-5.2x one complex64 FFT pair of that size measured in the same run (target 10x). Modules: ``params`` (typed parameters, presets), ``scene`` (what is where; random
+machine, 3.7-5.2x one complex64 FFT pair of that size measured in the same run (target 10x).
+
+Modules: ``params`` (typed parameters, presets), ``scene`` (what is where; random
 streams), ``render`` (pixels and ground truth), ``physics`` (CTF and its analysis),
 ``dataset`` (the dataset layout on disk), ``preview`` (PNG montage), ``realism`` (numbers
 against the real reference micrograph).

@@ -171,7 +171,8 @@ def make_dataset(out_dir, *, preset: str | SynthParams = "quick", seed: int | No
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"{out_dir}: exists and is not a folder; give a folder path for OUT")
     # The folder is replaced as a whole: only ever replace an earlier synthetic dataset.
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "synth_params.json").is_file():
+    earlier = (out_dir / "synth_params.json").is_file()
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not earlier:
         raise UserError(f"{out_dir}: exists and is not a synthetic dataset; give a new or empty "
                         "folder for OUT (an earlier synthetic dataset there is replaced)")
     train, _ = split_names(params)

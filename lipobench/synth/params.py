@@ -209,8 +209,8 @@ class SynthParams(_Model):
         if self.output.physical_pixel_size_nm > 1.0:
             raise ValueError(
                 f"physical pixel size {self.output.physical_pixel_size_nm:g} nm is too coarse "
-                "to sample the CTF; raise output.binning (--binning) or lower output.pixel_size_nm "
-                "(--pixel-size)")
+                "to sample the CTF; raise output.binning (--binning) or lower "
+                "output.pixel_size_nm (--pixel-size)")
         packing = self.sample.count_per_um2 * 1e-6 * self.sample.mean_projected_area_nm2()
         if packing > 0.5:
             field = self.output.field_nm

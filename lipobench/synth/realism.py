@@ -49,7 +49,8 @@ def noise_to_contrast(image, boxes, *, trend_sigma_px: float = 60.0) -> dict:
 
     Slow background trends (ice thickness, illumination) are first removed by a Gaussian of
     ``trend_sigma_px`` averaged over background pixels only, so the std measures the noise grain
-    and the particles do not leak into the trend. Returns ``{"background_std", "contrast", "ratio", "n"}``; a larger ratio is a harder image.
+    and the particles do not leak into the trend. Returns
+    ``{"background_std", "contrast", "ratio", "n"}``; a larger ratio is a harder image.
 
     >>> img = np.full((60, 60), 100.0); rr, cc = np.indices(img.shape)
     >>> img[np.abs(np.hypot(rr - 30, cc - 30) - 12) < 1.5] = 80.0

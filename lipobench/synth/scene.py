@@ -38,7 +38,8 @@ class DistractorCode:
 STREAMS = ("geometry", "morphology", "artifacts", "optics", "noise")
 
 
-def streams(seed: int, index: int, *, noise_seed: int | None = None) -> dict[str, np.random.Generator]:
+def streams(seed: int, index: int, *,
+            noise_seed: int | None = None) -> dict[str, np.random.Generator]:
     """The five independent generators of micrograph ``index``; ``noise_seed`` redraws noise only.
 
     >>> a = streams(0, 3); b = streams(0, 3, noise_seed=9)
