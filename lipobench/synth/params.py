@@ -234,7 +234,7 @@ class SynthParams(_Model):
 
     @classmethod
     def from_json(cls, path) -> SynthParams:
-        """Load parameters written by :func:`make_dataset` (or by hand); user errors on bad input."""
+        """Load parameters written by :func:`make_dataset` (or by hand); UserError if bad."""
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
