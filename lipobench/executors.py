@@ -81,7 +81,7 @@ class Progress:
             self._counts["cached"] += 1
         if outcome.status != "ok":
             self._counts["failed"] += 1
-            self.note(f"[red]failed[/red] {label}: {outcome.error}"
+            self.note(f"failed {label}: {outcome.error}"
                       + (f" (log: {outcome.log_file})" if outcome.log_file else ""))
         if self._bar is not None:
             self._bar.update(self._task, advance=1, status=self._status())
@@ -92,7 +92,8 @@ class Progress:
             self._bar = None
 
     def note(self, text: str) -> None:
-        self.console.print(text, highlight=False, soft_wrap=True)
+        # markup=False: tool messages hold brackets such as "[tools.cryolo]".
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def counts(self) -> dict[str, int]:
         return dict(self._counts)

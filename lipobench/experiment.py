@@ -232,6 +232,8 @@ class SyntheticSource(_Strict):
     n_images: int | None = Field(default=None, ge=2)
     size: int | None = Field(default=None, ge=16)
     pixel_size_nm: float | None = Field(default=None, gt=0.0)
+    binning: int | None = Field(default=None, ge=1)
+    count: float | None = Field(default=None, ge=0.0)
 
 
 class DatasetConfig(_Strict):
@@ -504,6 +506,8 @@ class Configuration:
     adapter: str
     spec: Mapping[str, Any]
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: Parameters whose grid in this method has several values (named by :meth:`label`).
+    varying: tuple[str, ...] = ()
 
     @property
     def spec_json(self) -> str:
@@ -515,9 +519,13 @@ class Configuration:
         return f"{self.method}-{sha256_key(self.adapter, self.spec_json)[:10]}"
 
     def label(self) -> str:
-        """``key=value`` pairs of the parameters that vary, derived ones by their label."""
-        return ", ".join(f"{k}={v.label() if isinstance(v, Derived) else v}"
-                         for k, v in sorted(self.spec.items()))
+        """``key=value`` of the parameters that vary, derived ones by their label."""
+        shown = [k for k in sorted(self.spec) if k in self.varying]
+        if not shown:
+            return self.method
+        return self.method + ": " + ", ".join(
+            f"{k}={self.spec[k].label() if isinstance(self.spec[k], Derived) else self.spec[k]}"
+            for k in shown)
 
     @property
     def derives(self) -> bool:
@@ -545,8 +553,10 @@ def expand_configurations(experiment: Experiment, registry) -> list[Configuratio
             grid = method.params.get(key, [parameters[key].grid[0]])
             grids.append(grid if isinstance(grid, list) else [grid])
         options = experiment.tools.get(name, {})
+        varying = tuple(k for k, g in zip(keys, grids) if len(g) > 1)
         for combo in itertools.product(*grids):
-            configurations.append(Configuration(label, name, dict(zip(keys, combo)), options))
+            configurations.append(Configuration(label, name, dict(zip(keys, combo)), options,
+                                                varying))
     return configurations
 
 

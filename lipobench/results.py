@@ -155,6 +155,8 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     bad = table[table["status"] != "ok"].drop_duplicates("config_id")
     bad = bad[~bad["config_id"].isin(sums["config_id"])][keys + ["status", "error"]]
     summary = pd.concat([sums, bad], ignore_index=True)
+    for column in ("tp", "fp", "fn", "n_true", "n_pred", "images", "folds"):
+        summary[column] = summary[column].astype("Int64")
     return summary.sort_values(["method", "config_id", "iou_threshold"], kind="stable",
                                ignore_index=True)
 

@@ -456,18 +456,21 @@ def prepare_dataset(experiment: Experiment, out: Path) -> Path:
     if path is not None:
         return path.resolve()
     source = experiment.dataset.synthetic
-    key = "-".join([source.preset, f"seed{source.seed}", f"n{source.n_images or 'default'}",
-                    f"size{source.size or 'default'}",
-                    f"px{source.pixel_size_nm or 'default'}"])
+    options = {"n_images": source.n_images, "size": source.size,
+               "pixel_size_nm": source.pixel_size_nm, "binning": source.binning,
+               "count": source.count}
+    given = {k: v for k, v in options.items() if v is not None}
+    # Readable and unique: the preset and seed, plus a hash of any overrides.
+    key = f"{source.preset}-seed{source.seed}"
+    if given:
+        key += "-" + sha256_key(given)[:10]
     target = Path(out) / "data" / key
     marker = target / "dataset.toml"
     if not marker.exists():
         from lipobench.synth import make_dataset
 
         with atomic_dir(target) as tmp:
-            made = Path(make_dataset(tmp, preset=source.preset, seed=source.seed,
-                                     n_images=source.n_images, size=source.size,
-                                     pixel_size_nm=source.pixel_size_nm))
+            made = Path(make_dataset(tmp, preset=source.preset, seed=source.seed, **given))
             if made.resolve() != tmp.resolve():
                 raise RuntimeError(f"make_dataset wrote to {made}, not to {tmp}")
     return target.resolve()

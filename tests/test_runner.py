@@ -103,7 +103,7 @@ class MissingToolForTests(DiskDetectorForTests):
 
     def availability(self) -> Availability:
         return Availability(False, reason="missingtool is not installed",
-                            fix="install it in its own environment")
+                            fix="install it, or set bin_dir under [tools.missingtool]")
 
 
 def make_registry() -> AdapterRegistry:
@@ -274,9 +274,14 @@ def test_unavailable_tool_is_reported_and_others_run(workspace, capsys):
     missing = result.table[result.table["method"] == "missingtool"]
     assert len(missing) == 2 and set(missing["status"]) == {"unavailable"}
     assert missing["error"].str.contains("not installed; install it").all()
+    assert missing["tp"].isna().all() and missing["image"].eq("").all()
     assert markers(marker_dir, "predict") and all('"radius": 9.0' in m for m in
                                                   markers(marker_dir, "predict"))
-    assert "missingtool: unavailable: missingtool is not installed" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "missingtool: unavailable: missingtool is not installed" in err
+    assert "bin_dir under [tools.missingtool]" in err  # printed as is, not as rich markup
+    summary = pd.read_csv(folder / "out" / "summary.csv")
+    assert set(summary[summary["method"] == "missingtool"]["status"]) == {"unavailable"}
 
 
 def test_fresh_reruns_everything(workspace):
