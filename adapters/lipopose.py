@@ -212,8 +212,12 @@ def detection_counts(masks, *, method: ConfidenceMethod | str = ConfidenceMethod
             raise UserError("window: only the sliding_window confidence method takes a window; "
                             "drop it or set method = 'sliding_window'")
         acc = np.zeros(arrays[0].shape, dtype=dtype)
-        for array in arrays:
-            np.add(acc, _as_binary_u8(array), out=acc, casting="unsafe")
+        # Row blocks of about 1 MiB keep the accumulator in cache while every mask is added.
+        step = max(1, (1 << 20) // max(1, acc.shape[1] * acc.itemsize))
+        for r0 in range(0, acc.shape[0], step):
+            block = acc[r0: r0 + step]
+            for array in arrays:
+                np.add(block, _as_binary_u8(array[r0: r0 + step]), out=block, casting="unsafe")
         return DetectionCounts(acc, n)
     if window is None or isinstance(window, bool) or int(window) != window \
             or not 1 <= int(window) <= n:
