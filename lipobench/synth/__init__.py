@@ -20,8 +20,9 @@ simulation 0.98 with the defaults (contrast_scale 0.5, ice phase noise 0.1 rad n
 the nominal potentials and weak ice noise. The simulator is still somewhat easier than those
 vesicles (which were imaged at a lower dose per nm^2), not much easier.
 
-Speed (benchmarks/bench_synth.py): one 4096^2 micrograph in 3.6-4.8 s on the shared 2-core
-machine, 3.7-5.2x one complex64 FFT pair of that size measured in the same run (target 10x).
+Speed (benchmarks/bench_synth.py): one 4096^2 micrograph in 1.4 s (quiet) to 4.8 s (busy) on
+the shared 2-core machine, 3.7-5.2x one complex64 FFT pair of that size measured in the same
+run (target 10x); the whole paper preset takes about 1-4 minutes.
 
 Modules: ``params`` (typed parameters, presets), ``scene`` (what is where; random
 streams), ``render`` (pixels and ground truth), ``physics`` (CTF and its analysis),
