@@ -312,16 +312,23 @@ def _plateau_maxima(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     bad = higher_near > levels  # next to a higher level: not on a regional maximum
     # good = level > 0 and no higher neighbour; the dilation is never below the level, and
     # uint8 wrap-around sends a dilation of 0 to 255, which no level exceeds.
-    good = levels > higher_near - np.uint8(1)
+    np.subtract(higher_near, np.uint8(1), out=higher_near)
+    good = levels > higher_near
     # Two 8-adjacent good pixels always share a level, so components of `good` lie inside
     # single plateaus; a component is a whole maximal plateau unless it touches a bad pixel of
     # its own level (then its plateau continues into that bad pixel and is not a maximum).
-    tainted = np.flatnonzero(good & (cv2.dilate(np.multiply(levels, bad), _EIGHT) == levels))
+    # (Buffers are reused: fresh full-size arrays cost page faults at 4096².)
+    bad_levels = np.multiply(levels, bad, out=higher_near)
+    near_bad_level = cv2.dilate(bad_levels, _EIGHT)
+    scratch = bad
+    np.equal(near_bad_level, levels, out=scratch)
+    np.logical_and(scratch, good, out=scratch)
+    tainted = np.flatnonzero(scratch)
     # Each component's topmost pixels have no good pixel above them: a thin set that holds
     # at least one pixel of every component, enough to read each component's level.
-    tops = good.copy()
-    np.logical_and(good[1:], ~good[:-1], out=tops[1:])
-    tops = np.flatnonzero(tops)
+    np.greater(good[1:], good[:-1], out=scratch[1:])
+    scratch[0] = good[0]
+    tops = np.flatnonzero(scratch)
     try:  # 16-bit labels halve the memory traffic of the relabelling below
         count, labels = cv2.connectedComponents(good.view(np.uint8), connectivity=8,
                                                 ltype=cv2.CV_16U)
