@@ -33,11 +33,19 @@ def atomic_path(target: str | os.PathLike, *, suffix: str = "") -> Iterator[Path
                                 dir=target.parent)
     os.close(fd)
     tmp = Path(name)
+    # mkstemp creates 0600; a result file should get the permissions any new file gets.
+    os.chmod(tmp, 0o666 & ~_current_umask())
     try:
         yield tmp
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -50,6 +58,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~_current_umask())  # mkdtemp creates 0700
     try:
         yield tmp
         if target.exists():
