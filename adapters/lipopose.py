@@ -15,8 +15,8 @@ Beyond the study, :func:`merge_instances` keeps Cellpose's instances apart inste
 binarizing them, so touching particles are not fused (:class:`MergeMethod`).
 
 Public functions return ``(labels, scores)``: an int32 instance label image (0 = background,
-objects numbered ``1..N``) and a float64 array of N entry thresholds, ``scores[k]`` belonging to label ``k + 1``; ``RegionSet.from_labels(labels,
-scores=scores)`` turns them into regions.
+objects numbered ``1..N``) and a float64 array of N entry thresholds, ``scores[k]`` belonging
+to label ``k + 1``; ``RegionSet.from_labels(labels, scores=scores)`` turns them into regions.
 """
 
 from __future__ import annotations
@@ -446,8 +446,8 @@ def merge_instances(label_masks, thresholds=DEFAULT_THRESHOLDS, *, min_iou: floa
        ``min_iou`` are linked, and linked instances form a group (union-find);
     2. a group's confidence is ``100 * (number of diameters with a member) / n`` (with
        ``method="sliding_window"``, the best share among ``window`` consecutive diameters,
-       as in :func:`confidence_map`), and its footprint the pixels covered by more than half of its members (by the most covered
-       pixels if none is);
+       as in :func:`confidence_map`), and its footprint the pixels covered by more than
+       half of its members (by the most covered pixels if none is);
     3. groups are taken in decreasing confidence; a group enters at the highest threshold
        its confidence exceeds (none below the lowest threshold), unless at least half of
        its footprint is already claimed; it claims the still unclaimed pixels of its

@@ -2,8 +2,8 @@
 
 Per micrograph ``<stem>``: ``labels/<stem>.tif`` (int32 instance labels), ``rois/<stem>.zip``
 (a Fiji ROI set: correct it in Fiji, then use the folder as a dataset's ``masks`` folder with
-``mask_format = "roi"``) and ``overlays/<stem>.png``; for all of them ``particles.csv``. The per-diameter Cellpose masks are
-cached under ``OUT/.lipopose-cache/<model fingerprint>/``, so a second run with another
+``mask_format = "roi"``) and ``overlays/<stem>.png``; for all of them ``particles.csv``.
+The per-diameter Cellpose masks are cached under ``OUT/.lipopose-cache/<model fingerprint>/``, so a second run with another
 ``--until`` (or merge) reruns only the merge.
 """
 
