@@ -61,7 +61,6 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from lipobench.adapters.base import Stage
 from lipobench.cache import canonical_json, sha256_key
 from lipobench.errors import UserError
 
@@ -609,11 +608,3 @@ def resolve_parameters(spec: Mapping[str, Any],
             value = float(value)
         resolved[key] = value
     return resolved
-
-
-def stage_split(adapter_cls, params: Mapping[str, Any]) -> dict[Stage, dict[str, Any]]:
-    """Group resolved parameters by the stage the adapter declares for each."""
-    groups: dict[Stage, dict[str, Any]] = {stage: {} for stage in Stage}
-    for key, value in params.items():
-        groups[adapter_cls.parameters[key].stage][key] = value
-    return groups

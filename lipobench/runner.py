@@ -36,14 +36,15 @@ from __future__ import annotations
 import shutil
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lipobench.cache import Cache, canonical_json, load_regions, save_regions, sha256_key
+from lipobench.adapters.base import Stage
+from lipobench.cache import Cache, canonical_json, save_regions, sha256_key
 from lipobench.errors import ToolFailedError, UserError
 from lipobench.experiment import (
     Configuration,
@@ -51,7 +52,6 @@ from lipobench.experiment import (
     KFoldSplit,
     expand_configurations,
     resolve_parameters,
-    stage_split,
     training_statistics,
 )
 from lipobench.fsutil import atomic_dir, atomic_write_text
@@ -286,9 +286,8 @@ def _score(task: PredictTask, context: RunContext, adapter, micrographs, predict
         for scoring in task.scorings:
             selected = adapter.select(raw, dict(scoring.select)) if scoring.select else raw
             relative = prediction_file(scoring.config_id, task.fold, micrograph.name)
-            target = Path(context.out) / relative
-            if not target.exists():
-                save_regions(target, selected)
+            # Rewritten on every run, so the files always match this run's table.
+            save_regions(Path(context.out) / relative, selected)
             result = match(truth, selected, thresholds)
             rows.append({
                 "config_id": scoring.config_id, "image": micrograph.name,
@@ -363,9 +362,11 @@ def plan_run(experiment: Experiment, registry, dataset) -> Plan:
     thresholds = tuple(float(t) for t in experiment.iou_thresholds)
     unavailable: dict[str, str] = {}
     versions: dict[str, str | None] = {}
+    adapters = {}
     for adapter_name in {c.adapter for c in configurations}:
         options = experiment.tools.get(adapter_name, {})
-        available = registry.get(adapter_name, **options).availability()
+        adapters[adapter_name] = registry.get(adapter_name, **options)
+        available = adapters[adapter_name].availability()
         versions[adapter_name] = available.tool_version
         if not available.ok:
             unavailable[adapter_name] = "; ".join(p for p in (available.reason, available.fix) if p)
@@ -389,39 +390,29 @@ def plan_run(experiment: Experiment, registry, dataset) -> Plan:
             if configuration.adapter in unavailable:
                 item.status, item.error = "unavailable", unavailable[configuration.adapter]
                 continue
-            stages = stage_split(adapter_cls, params)
+            stages = adapters[configuration.adapter].split_parameters(params)
             trainable = getattr(adapter_cls, "trainable", True)
             train_names = fold.train if trainable else ()
             train_key = sha256_key("train", configuration.adapter, version,
-                                   configuration.options, stages[_stage("train")],
+                                   configuration.options, stages[Stage.TRAIN],
                                    train_fp if trainable else None)
             workdir_key = sha256_key("predict-work", train_key, test_fp)
-            predict_key = sha256_key("predict", train_key, stages[_stage("predict")], test_fp)
+            predict_key = sha256_key("predict", train_key, stages[Stage.PREDICT], test_fp)
             item.train_key, item.predict_key = train_key, predict_key
             train_tasks.setdefault(train_key, TrainTask(
                 train_key, configuration.adapter, dict(configuration.options),
-                stages[_stage("train")], tuple(train_names)))
+                stages[Stage.TRAIN], tuple(train_names)))
             predict_tasks.setdefault(predict_key, PredictTask(
                 predict_key, train_key, configuration.adapter, dict(configuration.options),
-                stages[_stage("predict")], fold.index, tuple(fold.test), workdir_key, (),
+                stages[Stage.PREDICT], fold.index, tuple(fold.test), workdir_key, (),
                 thresholds))
             scorings.setdefault(predict_key, []).append(
-                Scoring(configuration.config_id, stages[_stage("select")]))
+                Scoring(configuration.config_id, stages[Stage.SELECT]))
     for key, task in predict_tasks.items():
-        predict_tasks[key] = _replace(task, scorings=tuple(scorings[key]))
+        predict_tasks[key] = replace(task, scorings=tuple(scorings[key]))
     return Plan(folds, planned, train_tasks, predict_tasks, unavailable)
 
 
-def _stage(name: str):
-    from lipobench.adapters.base import Stage
-
-    return Stage(name)
-
-
-def _replace(task, **changes):
-    from dataclasses import replace
-
-    return replace(task, **changes)
 
 
 # ---------------------------------------------------------------------------- datasets

@@ -266,6 +266,20 @@ def test_crash_is_recorded_with_its_log_and_others_still_run(workspace, capsys):
     assert len(markers(marker_dir, "crash")) == 2
 
 
+def test_cli_exit_code_is_1_when_a_configuration_failed(workspace, monkeypatch, capsys):
+    import lipobench.plugins
+    from lipobench.cli import main
+
+    folder, _ = workspace
+    monkeypatch.setattr(lipobench.plugins, "load_registry", lambda **kwargs: make_registry())
+    failing = experiment_file(folder, "[methods.crashdetect]\n")
+    assert main(["run", str(failing), "--out", str(folder / "a")]) == 1
+    assert "1 failed" in capsys.readouterr().out
+    working = experiment_file(folder, "[methods.diskdetect]\n[methods.missingtool]\n")
+    assert main(["run", str(working), "--out", str(folder / "b")]) == 0
+    assert (folder / "b" / "results.parquet").is_file()
+
+
 def test_unavailable_tool_is_reported_and_others_run(workspace, capsys):
     folder, marker_dir = workspace
     path = experiment_file(folder, "[methods.missingtool]\nradius = [5.0, 6.0]\n"
