@@ -155,7 +155,13 @@ class DaskExecutor:
             try:
                 for future in as_completed(list(futures.values())):
                     key, label = labels[future.key]
-                    outcomes[key] = future.result()
+                    try:
+                        outcomes[key] = future.result()
+                    except Exception as exc:  # a worker died (memory, node lost): not ours
+                        from lipobench.runner import Outcome
+
+                        outcomes[key] = Outcome(label, "failed",
+                                                error=f"{type(exc).__name__}: {exc}")
                     progress.advance(label, outcomes[key])
             finally:
                 progress.stop()

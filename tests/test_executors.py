@@ -107,3 +107,27 @@ def test_unreachable_scheduler_is_a_user_error():
     executor = DaskExecutor(scheduler="tcp://127.0.0.1:9", connect_timeout="2s")
     with pytest.raises(UserError, match="--scheduler tcp://127.0.0.1:9: cannot reach"):
         executor.run([], None)
+
+
+def test_existing_scheduler_and_a_job_that_kills_its_worker_task():
+    import io
+    import operator
+
+    from distributed import LocalCluster
+    from rich.console import Console
+
+    from lipobench.executors import Job, Progress
+    from lipobench.runner import Outcome
+
+    console = Console(file=io.StringIO(), width=200)
+    # an in-process cluster starts in about a second; the executor only sees its address
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:
+        executor = DaskExecutor(scheduler=cluster.scheduler_address)
+        jobs = [Job("good", Outcome, ("makes", "ok"), (), "makes"),
+                Job("bad", operator.truediv, (1, 0), (), "divides")]
+        outcomes = executor.run(jobs, Progress(console=console))
+    assert outcomes["good"].status == "ok" and outcomes["good"].task_id == "makes"
+    assert outcomes["bad"].status == "failed"
+    assert "ZeroDivisionError" in outcomes["bad"].error
+    assert "failed divides: ZeroDivisionError" in console.file.getvalue()
