@@ -457,7 +457,7 @@ def test_real_cellpose_masks_are_cached(tmp_path):
     assert adapter.cellpose_runs == 0 and again.image_shape == (64, 64)
 
 
-def test_lipopose_cv_experiment_validates_and_shares_one_model_per_fold():
+def test_lipopose_cv_experiment_validates_and_trains_both_methods_alike():
     from lipobench.experiment import expand_configurations, load_experiment
     from lipobench.plugins import load_registry
 
@@ -465,11 +465,15 @@ def test_lipopose_cv_experiment_validates_and_shares_one_model_per_fold():
     root = Path(__file__).resolve().parents[2]
     experiment = load_experiment(root / "experiments" / "lipopose_cv.toml", registry)
     configurations = expand_configurations(experiment, registry)
-    assert {c.adapter for c in configurations} == {"lipopose"}
-    # 3 Cellpose-alone diameters + 2 merges x 8 merge-until thresholds.
-    assert len(configurations) == 3 + 2 * 8
-    adapter = LipoPoseAdapter
-    train_specs = {repr(sorted((k, v) for k, v in c.spec.items()
-                               if adapter.parameters[k].stage is Stage.TRAIN))
-                   for c in configurations}
-    assert len(train_specs) == 1  # one training per fold, shared by every table
+    by_adapter = {}
+    for c in configurations:
+        by_adapter.setdefault(c.adapter, []).append(c)
+    # Cellpose alone at 3 diameters; the pipeline: 2 merges x 8 merge-until thresholds.
+    assert len(by_adapter["cellpose"]) == 3 and len(by_adapter["lipopose"]) == 2 * 8
+    assert experiment.split.k == 5
+    train = {
+        repr(sorted((k, v) for k, v in c.spec.items()
+                    if registry.get(c.adapter).parameters[k].stage is Stage.TRAIN))
+        for c in configurations
+    }
+    assert len(train) == 1  # the same Cellpose training parameters for both methods
