@@ -306,6 +306,9 @@ def _score(task: PredictTask, context: RunContext, adapter, micrographs, predict
 def make_folds(experiment: Experiment, dataset) -> list[Fold]:
     """The folds of the experiment's split, checked against the dataset's images."""
     where = str(experiment.source or "experiment")
+    if not getattr(dataset, "labelled", True):
+        raise UserError(f"{where}: dataset: {dataset.root} has no ground-truth masks, so nothing "
+                        "can be scored; add masks (see lipobench info) or pick a labelled dataset")
     split = experiment.split
     if isinstance(split, KFoldSplit):
         names = sorted(dataset.names)

@@ -298,6 +298,23 @@ def test_unavailable_tool_is_reported_and_others_run(workspace, capsys):
     assert set(summary[summary["method"] == "missingtool"]["status"]) == {"unavailable"}
 
 
+def test_unlabelled_dataset_is_refused_before_any_task(tmp_path, capsys, monkeypatch):
+    import lipobench.plugins
+    from lipobench.cli import main
+
+    micrographs = [Micrograph(f"u{i}", np.zeros((32, 32), np.float32), 1.0) for i in range(3)]
+    write_dataset(tmp_path / "tiny", micrographs)
+    monkeypatch.setattr(lipobench.plugins, "load_registry", lambda **kwargs: make_registry())
+    path = experiment_file(tmp_path, '[split]\nmode = "kfold"\nk = 3\n[methods.diskdetect]\n')
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", str(path), "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lipobench: error: ") and err.count("\n") == 1
+    assert "exp.toml: dataset: " in err and "has no ground-truth masks" in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_fresh_reruns_everything(workspace):
     folder, marker_dir = workspace
     path = experiment_file(folder, "[methods.diskdetect]\n")
