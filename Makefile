@@ -12,14 +12,14 @@ setup: $(UV)
 	$(UV) sync --frozen
 
 demo: setup
-	$(UV) run --frozen lipobench synth demo-output/quick-data --preset quick --preview
-	$(UV) run --frozen lipobench info demo-output/quick-data
+	$(UV) run --frozen lipobench run experiments/quick.toml
+	$(UV) run --frozen lipobench plot results/quick
 
 test: setup
 	$(UV) run --frozen pytest -q
 
 bench: setup
-	$(UV) run --frozen python benchmarks/run_all.py
+	for bench in benchmarks/bench_*.py; do $(UV) run --frozen python "$$bench" || exit 1; done
 
 clean:
-	rm -rf demo-output .pytest_cache
+	rm -rf results .pytest_cache

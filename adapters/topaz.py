@@ -37,7 +37,7 @@ import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Literal, Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -91,7 +91,7 @@ class TopazTrainParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    pretrained: ShippedDetector | None = None
+    pretrained: ShippedDetector | Literal["default"] | None = None
     downsample: int = Field(1, ge=1)
     radius: float = Field(3.0, ge=0)
     n_expected: float | None = Field(None, gt=0)
@@ -235,8 +235,9 @@ class TopazAdapter(Adapter):
     )
     parameters: ClassVar[Mapping[str, Parameter]] = {
         "pretrained": Parameter(Stage.TRAIN, (None,),
-                                "None trains; a shipped detector (resnet16_u64, ...) is used "
-                                "as is, without training"),
+                                "None trains; 'default' (lipobench's trained detector) or a "
+                                "detector Topaz ships (resnet16_u64, ...) is used as is, "
+                                "without training"),
         "downsample": Parameter(Stage.TRAIN, (1,), "Fourier downsampling factor (preprocess -s)"),
         "radius": Parameter(Stage.TRAIN, (3.0,),
                             "training radius (train -r) in original pixels: pixels this close "
@@ -304,6 +305,13 @@ class TopazAdapter(Adapter):
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         manifest = workdir / MANIFEST
+        if p.pretrained == "default":
+            from lipobench.defaults import packaged_model, read_manifest
+
+            # The shipped detector was trained on images downsampled by its own factor.
+            downsample = int(read_manifest()["models"]["topaz"]["downsample"])
+            _write_manifest(manifest, str(packaged_model("topaz")), downsample)
+            return manifest
         if p.pretrained is not None:
             _write_manifest(manifest, p.pretrained.value, p.downsample)
             return manifest

@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     "synth",
     "score",
     "segment",
+    "train_defaults",
 )
 
 

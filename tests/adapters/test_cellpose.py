@@ -78,7 +78,7 @@ def test_bad_train_parameter_names_the_key(tmp_path):
     micrographs = make_test_micrographs(1, shape=(32, 32), radius=4)
     native = CellposeAdapter().to_native(micrographs, tmp_path)
     with pytest.raises(UserError, match="'n_epochs'"):
-        CellposeAdapter().train(native, {"n_epochs": 0}, tmp_path / "train")
+        CellposeAdapter().train(native, {"n_epochs": -1}, tmp_path / "train")
     with pytest.raises(UserError, match="'epochs'"):
         CellposeAdapter().train(native, {"epochs": 3}, tmp_path / "train")
 

@@ -1,0 +1,249 @@
+"""Default trained models: the recipe that makes them and the lookup that finds them.
+
+Training Cellpose from scratch for a few CPU minutes yields no masks at all, so a demo that
+trains on the spot shows zeros. lipobench therefore ships models trained once by
+``lipobench train-defaults`` on the training split of the synthetic ``paper`` preset, with a
+manifest (``lipobench/models/manifest.json``) that records, for each model, its sha256, the exact
+command, seeds, package versions, training time and device, and its precision and recall at
+IoU 0.5 on the held-out split. An experiment uses them with ``init = "default"`` (Cellpose,
+LipoPose) or ``pretrained = "default"`` (Topaz).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import platform
+import shlex
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lipobench.errors import ToolUnavailableError
+from lipobench.fsutil import atomic_path, atomic_write_text
+
+__all__ = [
+    "MODELS_DIR",
+    "DefaultsRecipe",
+    "packaged_model",
+    "read_manifest",
+    "train_defaults",
+    "sha256_of",
+]
+
+#: Where the default models live inside the installed package.
+MODELS_DIR = Path(__file__).parent / "models"
+MANIFEST_NAME = "manifest.json"
+_TRAIN_DEFAULTS_FIX = "run `lipobench train-defaults` (see README, 'Default models')"
+
+
+class CellposeRecipe(BaseModel):
+    """How the default Cellpose (CPnet) model is trained."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_epochs: int = Field(300, ge=1)
+    learning_rate: float = Field(0.005, gt=0)
+    weight_decay: float = Field(1e-5, ge=0)
+    diam_mean: float = Field(30.0, gt=0)
+    bsize: int = Field(128, ge=64)
+    seed: int = 0
+
+
+class TopazRecipe(BaseModel):
+    """How the default Topaz detector is trained (radii in pixels of the dataset's images)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    downsample: int = Field(4, ge=1)
+    radius: float = Field(12.0, gt=0)
+    extract_radius: float = Field(30.0, gt=0)
+    num_epochs: int = Field(4, ge=1)
+    epoch_size: int = Field(40, ge=1)
+    minibatch_size: int = Field(64, ge=1)
+
+
+class DefaultsRecipe(BaseModel):
+    """Everything that decides the default models; saved in the manifest."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preset: str = "paper"
+    data_seed: int = 2023
+    cellpose: CellposeRecipe = CellposeRecipe()
+    topaz: TopazRecipe = TopazRecipe()
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(models_dir: Path | None = None) -> dict[str, Any]:
+    """The manifest of the default models, or an empty one when none were trained."""
+    path = Path(models_dir or MODELS_DIR) / MANIFEST_NAME
+    if not path.is_file():
+        return {"models": {}}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def packaged_model(tool: str, models_dir: Path | None = None) -> Path:
+    """The default model file of ``tool`` ("cellpose" or "topaz"), checked against its sha256.
+
+    Raises :class:`~lipobench.errors.ToolUnavailableError` saying how to make it when the model
+    is absent or its bytes differ from the manifest.
+    """
+    models_dir = Path(models_dir or MODELS_DIR)
+    entry = read_manifest(models_dir)["models"].get(tool)
+    if entry is None:
+        raise ToolUnavailableError(
+            f"no default {tool} model in {models_dir}: {_TRAIN_DEFAULTS_FIX}, or train one in "
+            "the experiment instead"
+        )
+    path = Path(models_dir) / entry["file"]
+    if not path.is_file() or sha256_of(path) != entry["sha256"]:
+        raise ToolUnavailableError(
+            f"default {tool} model {path} is missing or does not match the sha256 in "
+            f"{Path(models_dir) / MANIFEST_NAME}: restore it from git or {_TRAIN_DEFAULTS_FIX}"
+        )
+    return path
+
+
+def _versions() -> dict[str, str]:
+    names = ("lipobench", "cellpose", "topaz-em", "torch", "numpy")
+    found = {}
+    for name in names:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "absent"
+    found["python"] = platform.python_version()
+    return found
+
+
+def _device_name(device: str) -> str:
+    import torch
+
+    if device != "cpu" and torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def _validate(adapter, model, micrographs, workdir, *, predict_params=None, select_params=None,
+              scoring_shape=lambda truth: truth) -> dict:
+    """Micro-averaged counts, precision, recall and F1 at IoU 0.5 on ``micrographs``."""
+    from lipobench.metrics import aggregate, match
+
+    predictions = adapter.predict(model, micrographs, predict_params or {}, workdir)
+    results = []
+    for micrograph, prediction in zip(micrographs, predictions):
+        prediction = adapter.select(prediction, select_params or {})
+        results.append(match(scoring_shape(micrograph.truth), prediction, (0.5,)))
+    row = aggregate(results, how="micro").iloc[0]
+    return {key: (int(row[key]) if key in ("tp", "fp", "fn") else round(float(row[key]), 4))
+            for key in ("tp", "fp", "fn", "precision", "recall", "f1")}
+
+
+def train_defaults(
+    out_dir: Path = MODELS_DIR,
+    *,
+    recipe: DefaultsRecipe = DefaultsRecipe(),
+    device: str = "auto",
+    work_dir: Path,
+    tools: tuple[str, ...] = ("cellpose", "topaz"),
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train the default models, validate them on the held-out split, write the manifest.
+
+    ``work_dir`` keeps the synthetic data and the training folders (reused when rerun);
+    ``out_dir`` receives the model files and ``manifest.json``. Returns the manifest.
+    """
+    from lipobench.adapters.cellpose import CellposeAdapter
+    from lipobench.adapters.lipopose import LipoPoseAdapter
+    from lipobench.adapters.topaz import TopazAdapter
+    from lipobench.data import load_dataset
+    from lipobench.synth import make_dataset
+
+    work_dir = Path(work_dir)
+    out_dir = Path(out_dir)
+    data_dir = work_dir / f"synthetic-{recipe.preset}-{recipe.data_seed}"
+    if not (data_dir / "dataset.toml").is_file():
+        log(f"simulating the {recipe.preset} preset (seed {recipe.data_seed}) into {data_dir}")
+        make_dataset(data_dir, preset=recipe.preset, seed=recipe.data_seed)
+    dataset = load_dataset(data_dir)
+    train_set = dataset.micrographs(dataset.split["train"])
+    test_set = dataset.micrographs(dataset.split["test"])
+    manifest = read_manifest(out_dir)
+    manifest.update({
+        "command": "lipobench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        if Path(sys.argv[0]).name == "lipobench" else "lipobench train-defaults",
+        "recipe": recipe.model_dump(),
+        "dataset": {"preset": recipe.preset, "seed": recipe.data_seed,
+                    "train_images": len(train_set), "test_images": len(test_set),
+                    "fingerprint": dataset.fingerprint()},
+        "versions": _versions(),
+    })
+    manifest.setdefault("models", {})
+
+    if "cellpose" in tools:
+        adapter = CellposeAdapter(device=device)
+        native = adapter.to_native(train_set, work_dir / "cellpose")
+        params = recipe.cellpose.model_dump()
+        log(f"training cellpose: {params}")
+        started = time.perf_counter()
+        model = adapter.train(native, params, work_dir / "cellpose" / "train")
+        seconds = time.perf_counter() - started
+        log(f"cellpose trained in {seconds:.0f} s; validating on {len(test_set)} test images")
+        cellpose_scores = _validate(adapter, model, test_set, work_dir / "cellpose" / "val")
+        pipeline = LipoPoseAdapter(device=device)
+        lipopose_scores = _validate(pipeline, model, test_set, work_dir / "lipopose" / "val",
+                                    select_params={"until": 0})
+        target = out_dir / "cellpose_default"
+        with atomic_path(target) as tmp:
+            shutil.copyfile(model, tmp)
+        manifest["models"]["cellpose"] = {
+            "file": target.name, "sha256": sha256_of(target), "seed": recipe.cellpose.seed,
+            "train_seconds": round(seconds, 1), "device": _device_name(device),
+            "validation_iou_0.5": cellpose_scores,
+            "lipopose_until_0_validation_iou_0.5": lipopose_scores,
+        }
+        log(f"cellpose validation: {cellpose_scores}; lipopose (until 0): {lipopose_scores}")
+        atomic_write_text(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+
+    if "topaz" in tools:
+        adapter = TopazAdapter(device=device)
+        native = adapter.to_native(train_set, work_dir / "topaz")
+        t = recipe.topaz
+        params = {"downsample": t.downsample, "radius": t.radius, "num_epochs": t.num_epochs,
+                  "epoch_size": t.epoch_size, "minibatch_size": t.minibatch_size}
+        log(f"training topaz: {params}")
+        started = time.perf_counter()
+        model = adapter.train(native, params, work_dir / "topaz" / "train")
+        seconds = time.perf_counter() - started
+        from lipobench.adapters.topaz import _read_model_ref
+
+        model_file = Path(_read_model_ref(model)[0])
+        scores = _validate(adapter, model, test_set, work_dir / "topaz" / "val",
+                           predict_params={"extract_radius": t.extract_radius},
+                           scoring_shape=lambda truth: truth.to_circles())
+        target = out_dir / "topaz_default.sav"
+        with atomic_path(target) as tmp:
+            shutil.copyfile(model_file, tmp)
+        manifest["models"]["topaz"] = {
+            "file": target.name, "sha256": sha256_of(target), "downsample": t.downsample,
+            "train_seconds": round(seconds, 1), "device": _device_name(device),
+            "validation_iou_0.5": scores,
+        }
+        log(f"topaz validation: {scores}")
+        atomic_write_text(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+    return manifest
