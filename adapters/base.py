@@ -28,10 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from pydantic import BaseModel, ValidationError
+
+from lipobench.errors import UserError
 from lipobench.micrograph import Micrograph
 from lipobench.regions import RegionKind, RegionSet
 
-__all__ = ["Adapter", "Availability", "Stage", "Parameter", "ModelRef"]
+__all__ = ["Adapter", "Availability", "Stage", "Parameter", "ModelRef", "validate_parameters"]
 
 #: A trained model: a file or folder inside the train workdir, or a name the tool ships.
 ModelRef = Path | str
@@ -52,6 +55,25 @@ class Parameter:
     stage: Stage
     grid: tuple[Any, ...]
     help: str = ""
+
+
+def validate_parameters(adapter_name: str, model_cls: type[BaseModel],
+                        params: Mapping[str, Any], stage: str) -> BaseModel:
+    """``params`` checked by an adapter's pydantic model for one stage.
+
+    A wrong name or value is a :class:`~lipobench.errors.UserError` naming the adapter, the
+    stage, the key and the keys that stage knows.
+    """
+    try:
+        return model_cls(**dict(params))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        # parameters are flat; deeper loc parts only name a union member's type
+        key = str(first["loc"][0]) if first["loc"] else "?"
+        raise UserError(
+            f"{adapter_name} {stage} parameter {key!r}: {first['msg']}; "
+            f"known {stage} parameters: {', '.join(model_cls.model_fields)}"
+        ) from None
 
 
 @dataclass(frozen=True)

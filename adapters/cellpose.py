@@ -38,9 +38,16 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from lipobench.adapters.base import Adapter, Availability, ModelRef, Parameter, Stage
+from lipobench.adapters.base import (
+    Adapter,
+    Availability,
+    ModelRef,
+    Parameter,
+    Stage,
+    validate_parameters,
+)
 from lipobench.errors import ToolFailedError, ToolUnavailableError, UserError
 from lipobench.fsutil import atomic_dir, atomic_path, atomic_write_text
 from lipobench.micrograph import Micrograph
@@ -112,16 +119,8 @@ class CellposePredictParams(BaseModel):
     cellprob_threshold: float = 0.0
 
 
-def _validated(model_cls, params: Mapping[str, Any], what: str):
-    try:
-        return model_cls(**dict(params))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "?"
-        raise UserError(
-            f"cellpose {what} parameter {key!r}: {first['msg']}; "
-            f"known {what} parameters: {', '.join(model_cls.model_fields)}"
-        ) from None
+def _validated(model_cls, params: Mapping[str, Any], stage: str):
+    return validate_parameters("cellpose", model_cls, params, stage)
 
 
 def prepare_image(image: np.ndarray) -> np.ndarray:

@@ -32,7 +32,14 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from lipobench.adapters.base import Adapter, Availability, ModelRef, Parameter, Stage
+from lipobench.adapters.base import (
+    Adapter,
+    Availability,
+    ModelRef,
+    Parameter,
+    Stage,
+    validate_parameters,
+)
 from lipobench.adapters.cellpose import CellposeAdapter
 from lipobench.errors import UserError
 from lipobench.micrograph import Micrograph
@@ -590,16 +597,8 @@ class LipoPoseSelectParams(BaseModel):
     until: float = 0.0
 
 
-def _validated(model_cls, params: Mapping[str, Any], what: str):
-    try:
-        return model_cls(**dict(params))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "?"
-        raise UserError(
-            f"lipopose {what} parameter {key!r}: {first['msg']}; "
-            f"known {what} parameters: {', '.join(model_cls.model_fields)}"
-        ) from None
+def _validated(model_cls, params: Mapping[str, Any], stage: str):
+    return validate_parameters("lipopose", model_cls, params, stage)
 
 
 #: Default diameter range, as factors of the model's mean training diameter.

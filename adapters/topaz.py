@@ -40,9 +40,16 @@ from pathlib import Path
 from typing import Literal, Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from lipobench.adapters.base import Adapter, Availability, ModelRef, Parameter, Stage
+from lipobench.adapters.base import (
+    Adapter,
+    Availability,
+    ModelRef,
+    Parameter,
+    Stage,
+    validate_parameters,
+)
 from lipobench.adapters.cellpose import Device, resolve_torch_device
 from lipobench.errors import ToolFailedError, UserError
 from lipobench.fsutil import atomic_dir, atomic_path, atomic_write_text
@@ -120,16 +127,8 @@ class TopazSelectParams(BaseModel):
     min_score: float | None = None
 
 
-def _validated(model_cls, params: Mapping[str, Any], what: str):
-    try:
-        return model_cls(**dict(params))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "?"
-        raise UserError(
-            f"topaz {what} parameter {key!r}: {first['msg']}; "
-            f"known {what} parameters: {', '.join(model_cls.model_fields)}"
-        ) from None
+def _validated(model_cls, params: Mapping[str, Any], stage: str):
+    return validate_parameters("topaz", model_cls, params, stage)
 
 
 # ---------------------------------------------------------------------------- coordinates

@@ -6,7 +6,6 @@ import pkgutil
 
 import pytest
 
-import lipobench
 
 
 # adapters/ and metrics/ install as lipobench.adapters and lipobench.metrics from folders of

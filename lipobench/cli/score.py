@@ -18,7 +18,6 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import typer
 
 from lipobench.cli._app import app

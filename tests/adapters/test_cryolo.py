@@ -20,7 +20,7 @@ from lipobench.errors import ToolFailedError, ToolUnavailableError, UserError
 from lipobench.formats import read_box, read_cbox
 from lipobench.micrograph import Micrograph
 from lipobench.plugins import load_registry
-from lipobench.regions import RegionKind, RegionSet
+from lipobench.regions import RegionKind
 from lipobench.testing import check_adapter, make_test_micrographs
 
 HERE = Path(__file__).parent
