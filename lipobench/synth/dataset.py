@@ -28,7 +28,7 @@ from lipobench.errors import UserError
 from lipobench.data import write_manifest
 from lipobench.fsutil import atomic_dir
 from lipobench.imageio import write_labels_tiff, write_tiff
-from lipobench.synth.params import SynthParams, preset as get_preset, validate_params
+from lipobench.synth.params import PRESETS, SynthParams, preset as get_preset, validate_params  # noqa: F401 (doctests)
 from lipobench.synth.render import PARTICLE_COLUMNS, Rendered, render_scene
 from lipobench.synth.scene import build_scene
 
