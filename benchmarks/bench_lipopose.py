@@ -15,7 +15,9 @@ Run: ``.venv/bin/python benchmarks/bench_lipopose.py [--size 4096] [--repeats 3]
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -27,6 +29,10 @@ from lipobench.adapters.lipopose import (
     merge_instances,
     merge_until,
 )
+
+# The literal Algorithm 1 lives with the tests, which check the fast path against it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "adapters"))
+from _lipopose_reference import algorithm1_reference  # noqa: E402
 
 EIGHT = np.ones((3, 3), dtype=bool)
 
@@ -215,39 +221,9 @@ def floor(masks):
 
 
 def baseline(masks, thresholds=DEFAULT_THRESHOLDS):
-    """A straightforward Algorithm 1: label at every threshold, test object pairs by boxes."""
+    """A straightforward Algorithm 1: float map, label at every threshold, pairs by boxes."""
     conf = 100.0 * np.sum(np.stack(masks), axis=0, dtype=np.float64) / len(masks)
-    ordered = sorted(set(float(t) for t in thresholds), reverse=True)
-    merged, count = ndimage.label(conf > ordered[0], structure=EIGHT)
-    scores = [ordered[0]] * count
-    for threshold in ordered[1:]:
-        candidates, n_candidates = ndimage.label(conf > threshold, structure=EIGHT)
-        candidate_boxes = ndimage.find_objects(candidates)
-        merged_boxes = ndimage.find_objects(merged)
-        additions = []
-        for c in range(1, n_candidates + 1):
-            cbox = candidate_boxes[c - 1]
-            shares = False
-            for o, obox in enumerate(merged_boxes, start=1):
-                if obox is None:
-                    continue
-                r0, r1 = max(cbox[0].start, obox[0].start), min(cbox[0].stop, obox[0].stop)
-                c0, c1 = max(cbox[1].start, obox[1].start), min(cbox[1].stop, obox[1].stop)
-                if r0 >= r1 or c0 >= c1:
-                    continue
-                window = (slice(r0, r1), slice(c0, c1))
-                if np.any((candidates[window] == c) & (merged[window] == o)):
-                    shares = True
-                    break
-            if not shares:
-                additions.append(c)
-        if additions:
-            lookup = np.zeros(n_candidates + 1, dtype=merged.dtype)
-            lookup[additions] = np.arange(count + 1, count + 1 + len(additions))
-            merged = np.where(merged > 0, merged, lookup[candidates])
-            count += len(additions)
-            scores += [threshold] * len(additions)
-    return merged, scores
+    return algorithm1_reference(conf, thresholds)
 
 
 def ours(masks):
