@@ -102,6 +102,9 @@ class Adapter(ABC):
     citation: ClassVar[str] = ""
     #: False for methods that need no training (a classical detector, a shipped model).
     trainable: ClassVar[bool] = True
+    #: Name of another adapter whose training this one reuses (same TRAIN parameters, same
+    #: model); the runner then trains once for both, as the LipoPose study does.
+    trains_as: ClassVar[str | None] = None
     parameters: ClassVar[Mapping[str, Parameter]] = {}
 
     # ---------------------------------------------------------------- discovery

@@ -677,6 +677,8 @@ class LipoPoseAdapter(Adapter):
 
     name: ClassVar[str] = "lipopose"
     region_kind: ClassVar[RegionKind] = RegionKind.MASK
+    #: The pipeline runs a plain Cellpose model: one training serves both methods.
+    trains_as: ClassVar[str | None] = "cellpose"
     parameters: ClassVar[Mapping[str, Parameter]] = _PARAMETERS
     citation: ClassVar[str] = (
         "Basu S, Bajcsy P, Cleveland P, Carrasco MJ, Bahar I, et al. LipoPose: Adapting "

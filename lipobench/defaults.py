@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import os
 import platform
 import shlex
 import shutil
@@ -39,6 +40,8 @@ __all__ = [
 
 #: Where the default models live inside the installed package.
 MODELS_DIR = Path(__file__).parent / "models"
+#: Environment variable naming another folder of default models (same layout and manifest).
+MODELS_DIR_ENV = "LIPOBENCH_MODELS_DIR"
 MANIFEST_NAME = "manifest.json"
 _TRAIN_DEFAULTS_FIX = "run `lipobench train-defaults` (see README, 'Default models')"
 
@@ -89,9 +92,13 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _models_dir(models_dir: Path | None) -> Path:
+    return Path(models_dir or os.environ.get(MODELS_DIR_ENV) or MODELS_DIR)
+
+
 def read_manifest(models_dir: Path | None = None) -> dict[str, Any]:
     """The manifest of the default models, or an empty one when none were trained."""
-    path = Path(models_dir or MODELS_DIR) / MANIFEST_NAME
+    path = _models_dir(models_dir) / MANIFEST_NAME
     if not path.is_file():
         return {"models": {}}
     return json.loads(path.read_text(encoding="utf-8"))
@@ -103,7 +110,7 @@ def packaged_model(tool: str, models_dir: Path | None = None) -> Path:
     Raises :class:`~lipobench.errors.ToolUnavailableError` saying how to make it when the model
     is absent or its bytes differ from the manifest.
     """
-    models_dir = Path(models_dir or MODELS_DIR)
+    models_dir = _models_dir(models_dir)
     entry = read_manifest(models_dir)["models"].get(tool)
     if entry is None:
         raise ToolUnavailableError(

@@ -366,7 +366,11 @@ def plan_run(experiment: Experiment, registry, dataset) -> Plan:
     unavailable: dict[str, str] = {}
     versions: dict[str, str | None] = {}
     adapters = {}
-    for adapter_name in {c.adapter for c in configurations}:
+    used = {c.adapter for c in configurations}
+    # An adapter may reuse another's training (LipoPose trains as Cellpose): load that one too.
+    trainers = {name: getattr(registry.entry(name).adapter_cls, "trains_as", None) or name
+                for name in used}
+    for adapter_name in used | set(trainers.values()):
         options = experiment.tools.get(adapter_name, {})
         adapters[adapter_name] = registry.get(adapter_name, **options)
         available = adapters[adapter_name].availability()
@@ -396,15 +400,16 @@ def plan_run(experiment: Experiment, registry, dataset) -> Plan:
             stages = adapters[configuration.adapter].split_parameters(params)
             trainable = getattr(adapter_cls, "trainable", True)
             train_names = fold.train if trainable else ()
-            train_key = sha256_key("train", configuration.adapter, version,
-                                   configuration.options, stages[Stage.TRAIN],
-                                   train_fp if trainable else None)
+            trainer = trainers[configuration.adapter]
+            trainer_options = experiment.tools.get(trainer, {})
+            train_key = sha256_key("train", trainer, versions[trainer], trainer_options,
+                                   stages[Stage.TRAIN], train_fp if trainable else None)
             workdir_key = sha256_key("predict-work", train_key, test_fp)
             predict_key = sha256_key("predict", train_key, stages[Stage.PREDICT], test_fp)
             item.train_key, item.predict_key = train_key, predict_key
             train_tasks.setdefault(train_key, TrainTask(
-                train_key, configuration.adapter, dict(configuration.options),
-                stages[Stage.TRAIN], tuple(train_names)))
+                train_key, trainer, dict(trainer_options), stages[Stage.TRAIN],
+                tuple(train_names)))
             predict_tasks.setdefault(predict_key, PredictTask(
                 predict_key, train_key, configuration.adapter, dict(configuration.options),
                 stages[Stage.PREDICT], fold.index, tuple(fold.test), workdir_key, (),

@@ -106,9 +106,20 @@ class MissingToolForTests(DiskDetectorForTests):
                             fix="install it, or set bin_dir under [tools.missingtool]")
 
 
+class SharedTrainingDetectorForTests(DiskDetectorForTests):
+    """Test double that reuses diskdetect's training, as LipoPose reuses Cellpose's."""
+
+    name = "sharedtrain"
+    trains_as = "diskdetect"
+
+    def train(self, native: Path, params, workdir: Path):
+        raise AssertionError("the runner must train this adapter as diskdetect")
+
+
 def make_registry() -> AdapterRegistry:
     registry = AdapterRegistry()
-    for cls in (DiskDetectorForTests, CrashingDetectorForTests, MissingToolForTests):
+    for cls in (DiskDetectorForTests, CrashingDetectorForTests, MissingToolForTests,
+                SharedTrainingDetectorForTests):
         registry.register(cls, package="tests")
     return registry
 
@@ -192,6 +203,17 @@ def test_each_model_trains_once_and_each_prediction_runs_once(workspace):
     assert again.counts == {"done": 6, "cached": 6, "failed": 0}
     keep = [c for c in table.columns if c not in ("cached",)]
     pd.testing.assert_frame_equal(again.table[keep], table[keep])
+
+
+def test_an_adapter_that_trains_as_another_shares_its_model(workspace):
+    folder, marker_dir = workspace
+    path = experiment_file(folder, "[methods.diskdetect]\nradius = [9.0]\n"
+                                   "[methods.sharedtrain]\nradius = [12.0]\n")
+    result = run(path, folder / "out")
+    assert set(result.table["status"]) == {"ok"}
+    assert len(markers(marker_dir, "train")) == 1      # one model for both methods
+    assert len(markers(marker_dir, "predict")) == 2
+    assert set(result.table["method"]) == {"diskdetect", "sharedtrain"}
 
 
 def test_summary_is_the_micro_average(workspace):

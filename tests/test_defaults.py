@@ -1,0 +1,87 @@
+"""The default-model lookup: checked bytes, clear messages, and the adapters' 'default' init."""
+
+import json
+
+import pytest
+
+from lipobench import defaults
+from lipobench.errors import ToolUnavailableError, UserError
+
+
+def _fake_models_dir(tmp_path, payload=b"weights"):
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "cellpose_default").write_bytes(payload)
+    manifest = {"models": {"cellpose": {"file": "cellpose_default",
+                                        "sha256": defaults.sha256_of(models / "cellpose_default")}}}
+    (models / "manifest.json").write_text(json.dumps(manifest))
+    return models
+
+
+def test_packaged_model_is_found_when_its_bytes_match(tmp_path):
+    models = _fake_models_dir(tmp_path)
+    assert defaults.packaged_model("cellpose", models) == models / "cellpose_default"
+
+
+def test_packaged_model_with_changed_bytes_is_refused(tmp_path):
+    models = _fake_models_dir(tmp_path)
+    (models / "cellpose_default").write_bytes(b"tampered")
+    with pytest.raises(ToolUnavailableError, match="does not match the sha256"):
+        defaults.packaged_model("cellpose", models)
+
+
+def test_missing_default_model_says_how_to_make_it(tmp_path):
+    with pytest.raises(ToolUnavailableError, match="lipobench train-defaults"):
+        defaults.packaged_model("topaz", tmp_path)
+
+
+def test_cellpose_default_init_resolves_to_the_packaged_file(tmp_path, monkeypatch):
+    from lipobench.adapters.cellpose import CellposeAdapter
+
+    models = _fake_models_dir(tmp_path)
+    monkeypatch.setattr(defaults, "MODELS_DIR", models)
+    adapter = CellposeAdapter(device="cpu")
+    native = tmp_path / "native"
+    native.mkdir()
+    # train() needs a native folder with masks; one tiny pair is enough to reach the init check
+    import numpy as np
+    import tifffile
+
+    tifffile.imwrite(native / "a.tif", np.zeros((8, 8), np.float32))
+    labels = np.zeros((8, 8), np.int32)
+    labels[2:5, 2:5] = 1
+    tifffile.imwrite(native / "a_masks.tif", labels)
+    model = adapter.train(native, {"init": "default", "n_epochs": 0}, tmp_path / "train")
+    assert model == models / "cellpose_default"
+
+
+def test_cellpose_untrained_scratch_model_is_a_user_error(tmp_path):
+    import numpy as np
+    import tifffile
+
+    from lipobench.adapters.cellpose import CellposeAdapter
+
+    native = tmp_path / "native"
+    native.mkdir()
+    tifffile.imwrite(native / "a.tif", np.zeros((8, 8), np.float32))
+    labels = np.zeros((8, 8), np.int32)
+    labels[2:5, 2:5] = 1
+    tifffile.imwrite(native / "a_masks.tif", labels)
+    with pytest.raises(UserError, match="n_epochs = 0"):
+        CellposeAdapter(device="cpu").train(native, {"n_epochs": 0}, tmp_path / "train")
+
+
+def test_shipped_manifest_records_what_the_brief_asks():
+    manifest = defaults.read_manifest()
+    if not manifest["models"]:
+        pytest.fail("lipobench/models/manifest.json is missing: run `lipobench train-defaults`")
+    for name, entry in manifest["models"].items():
+        assert defaults.packaged_model(name) .is_file()
+        assert {"sha256", "train_seconds", "device", "validation_iou_0.5"} <= set(entry)
+    assert {"command", "recipe", "versions", "dataset"} <= set(manifest)
+
+
+def test_models_dir_can_be_moved_by_environment(tmp_path, monkeypatch):
+    models = _fake_models_dir(tmp_path)
+    monkeypatch.setenv("LIPOBENCH_MODELS_DIR", str(models))
+    assert defaults.packaged_model("cellpose") == models / "cellpose_default"
