@@ -26,6 +26,7 @@ Decisions:
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import importlib.metadata
 import importlib.util
@@ -33,6 +34,7 @@ import json
 import logging
 import os
 import shutil
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -194,7 +196,8 @@ def load_cellpose_model(model_ref: ModelRef, device: Device | str = Device.AUTO)
     A file cellpose cannot load is a UserError naming it.
     """
     path = _resolve_model_ref(model_ref, key="model")
-    return _cellpose_model(path, resolve_torch_device(device))
+    with _quiet_cellpose():
+        return _cellpose_model(path, resolve_torch_device(device))
 
 
 def _cellpose_model(path: Path | None, torch_device, *, diam_mean: float = 30.0,
@@ -223,11 +226,31 @@ def segment(model, image: np.ndarray, *, diameter: float | None = None,
     ``diameter`` (pixels) rescales the image by ``model.diam_mean / diameter``; None uses the
     mean diameter of the model's training masks.
     """
-    masks, _, _ = model.eval(prepare_image(image), channels=[0, 0], diameter=diameter,
-                             flow_threshold=flow_threshold,
-                             cellprob_threshold=cellprob_threshold)
+    with _quiet_cellpose():
+        masks, _, _ = model.eval(prepare_image(image), channels=[0, 0], diameter=diameter,
+                                 flow_threshold=flow_threshold,
+                                 cellprob_threshold=cellprob_threshold)
     masks = np.asarray(masks).astype(np.int32, copy=False).reshape(np.shape(image))
     return masks
+
+
+@contextlib.contextmanager
+def _quiet_cellpose():
+    """Keep torch's deprecation warnings and cellpose's "no masks found" off the user's screen.
+
+    An image without particles is a valid result here, and the warnings concern library
+    internals; neither changes a result. (Training keeps its log file through _log_to.)
+    """
+    logger = logging.getLogger("cellpose")
+    null = logging.NullHandler()
+    logger.addHandler(null)  # without a handler, Python prints warnings to stderr itself
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            yield
+    finally:
+        logger.removeHandler(null)
 
 
 def _read_tiff(path: Path) -> np.ndarray:
