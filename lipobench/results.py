@@ -161,6 +161,27 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
                                ignore_index=True)
 
 
+def best_per_method(summary: pd.DataFrame, *, iou_threshold: float = 0.5) -> pd.DataFrame:
+    """Each method's configuration with the highest F1 at ``iou_threshold``, one row a method.
+
+    Methods that did not run (unavailable or failed) keep one row with their status, so a
+    reader sees what is missing.
+
+    >>> s = pd.DataFrame({"method": ["a", "a", "b"], "config_label": ["a x=1", "a x=2", "b"],
+    ...                   "iou_threshold": [0.5, 0.5, None], "precision": [0.9, 0.6, None],
+    ...                   "recall": [0.5, 0.8, None], "f1": [0.64, 0.69, None],
+    ...                   "status": ["ok", "ok", "unavailable"]})
+    >>> best_per_method(s)[["method", "config_label", "status"]].values.tolist()
+    [['a', 'a x=2', 'ok'], ['b', 'b', 'unavailable']]
+    """
+    ok = summary[(summary["status"] == "ok")
+                 & np.isclose(summary["iou_threshold"].astype(float), iou_threshold)]
+    best = ok.sort_values("f1", ascending=False, kind="stable").drop_duplicates("method")
+    missing = summary[(summary["status"] != "ok") & ~summary["method"].isin(best["method"])]
+    rows = pd.concat([best, missing.drop_duplicates("method")], ignore_index=True)
+    return rows.sort_values("method", kind="stable", ignore_index=True)
+
+
 def write_results(out: str | Path, table: pd.DataFrame, summary: pd.DataFrame) -> None:
     """Write results.parquet, results.csv and summary.csv atomically."""
     out = Path(out)

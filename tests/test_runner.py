@@ -300,6 +300,11 @@ def test_cli_exit_code_is_1_when_a_configuration_failed(workspace, monkeypatch, 
     working = experiment_file(folder, "[methods.diskdetect]\n[methods.missingtool]\n")
     assert main(["run", str(working), "--out", str(folder / "b")]) == 0
     assert (folder / "b" / "results.parquet").is_file()
+    # the closing table names each method's best configuration, or why it did not run
+    out = capsys.readouterr().out
+    assert "best configuration per method" in out
+    assert "missingtool" in out and "unavailable" in out
+    assert "1.000" in out  # diskdetect predicts every particle exactly
 
 
 def test_unavailable_tool_is_reported_and_others_run(workspace, capsys):

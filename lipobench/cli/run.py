@@ -51,6 +51,27 @@ def run_command(
     result = run_experiment(spec, out=out, executor=chosen, registry=registry,
                             registry_factory=load_registry, fresh=fresh)
     counts = result.counts
+    _print_best(result.summary)
     typer.echo(f"{counts['done']} tasks ({counts['cached']} cached, {counts['failed']} failed); "
                f"results in {result.out}")
     return 1 if counts["failed"] else 0
+
+
+def _print_best(summary) -> None:
+    """One line a method: its best configuration by F1 at IoU 0.5, or why it did not run."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from lipobench.results import best_per_method
+
+    table = Table(title="best configuration per method (IoU > 0.5, micro-averaged)")
+    for column in ("method", "configuration", "precision", "recall", "F1"):
+        table.add_column(column, justify="left" if column in ("method", "configuration")
+                         else "right")
+    for row in best_per_method(summary).itertuples():
+        if row.status == "ok":
+            table.add_row(row.method, row.config_label, f"{row.precision:.3f}",
+                          f"{row.recall:.3f}", f"{row.f1:.3f}")
+        else:
+            table.add_row(row.method, str(row.status), "", "", "")
+    Console(stderr=False).print(table)
