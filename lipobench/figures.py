@@ -161,7 +161,7 @@ def _value_text(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, (int, float, np.integer, np.floating)):
-        return f"{float(value):g}"
+        return f"{float(value):.3g}"  # legends need 3 digits, not 72.6995
     return str(value)
 
 
