@@ -72,6 +72,15 @@ class TopazRecipe(BaseModel):
     minibatch_size: int = Field(64, ge=1)
 
 
+class LipoPoseValidation(BaseModel):
+    """How the LipoPose pipeline is run on the held-out split with the default Cellpose model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    diameter_step: float = Field(10.0, gt=0)
+    until: float = Field(0.0, ge=0, le=100)
+
+
 class DefaultsRecipe(BaseModel):
     """Everything that decides the default models; saved in the manifest."""
 
@@ -80,6 +89,7 @@ class DefaultsRecipe(BaseModel):
     preset: str = "paper"
     data_seed: int = 2023
     cellpose: CellposeRecipe = CellposeRecipe()
+    lipopose: LipoPoseValidation = LipoPoseValidation()
     topaz: TopazRecipe = TopazRecipe()
 
 
@@ -161,6 +171,26 @@ def _validate(adapter, model, micrographs, workdir, *, predict_params=None, sele
             for key in ("tp", "fp", "fn", "precision", "recall", "f1")}
 
 
+def _train_once(adapter, native: Path, params: dict, workdir: Path, *, log) -> tuple[Path, float]:
+    """Train, or reuse a finished training of the same parameters (a killed recipe resumes).
+
+    ``trained.json`` is written after the model, so its presence means a finished training.
+    """
+    stamp = workdir / "trained.json"
+    if stamp.is_file():
+        done = json.loads(stamp.read_text(encoding="utf-8"))
+        if done["params"] == params and Path(done["model"]).exists():
+            log(f"{adapter.name}: reusing the finished training in {workdir}")
+            return Path(done["model"]), float(done["seconds"])
+    log(f"training {adapter.name}: {params}")
+    started = time.perf_counter()
+    model = Path(adapter.train(native, params, workdir))
+    seconds = time.perf_counter() - started
+    atomic_write_text(stamp, json.dumps({"params": params, "model": str(model),
+                                         "seconds": round(seconds, 1)}))
+    return model, seconds
+
+
 def train_defaults(
     out_dir: Path = MODELS_DIR,
     *,
@@ -206,15 +236,15 @@ def train_defaults(
         adapter = CellposeAdapter(device=device)
         native = adapter.to_native(train_set, work_dir / "cellpose")
         params = recipe.cellpose.model_dump()
-        log(f"training cellpose: {params}")
-        started = time.perf_counter()
-        model = adapter.train(native, params, work_dir / "cellpose" / "train")
-        seconds = time.perf_counter() - started
+        model, seconds = _train_once(adapter, native, params, work_dir / "cellpose" / "train",
+                                     log=log)
         log(f"cellpose trained in {seconds:.0f} s; validating on {len(test_set)} test images")
         cellpose_scores = _validate(adapter, model, test_set, work_dir / "cellpose" / "val")
         pipeline = LipoPoseAdapter(device=device)
-        lipopose_scores = _validate(pipeline, model, test_set, work_dir / "lipopose" / "val",
-                                    select_params={"until": 0})
+        lipopose_scores = _validate(
+            pipeline, model, test_set, work_dir / "lipopose" / "val",
+            predict_params={"diameter_step": recipe.lipopose.diameter_step},
+            select_params={"until": recipe.lipopose.until})
         target = out_dir / "cellpose_default"
         with atomic_path(target) as tmp:
             shutil.copyfile(model, tmp)
@@ -222,7 +252,7 @@ def train_defaults(
             "file": target.name, "sha256": sha256_of(target), "seed": recipe.cellpose.seed,
             "train_seconds": round(seconds, 1), "device": _device_name(device),
             "validation_iou_0.5": cellpose_scores,
-            "lipopose_until_0_validation_iou_0.5": lipopose_scores,
+            "lipopose_validation_iou_0.5": lipopose_scores,
         }
         log(f"cellpose validation: {cellpose_scores}; lipopose (until 0): {lipopose_scores}")
         atomic_write_text(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
@@ -233,10 +263,8 @@ def train_defaults(
         t = recipe.topaz
         params = {"downsample": t.downsample, "radius": t.radius, "num_epochs": t.num_epochs,
                   "epoch_size": t.epoch_size, "minibatch_size": t.minibatch_size}
-        log(f"training topaz: {params}")
-        started = time.perf_counter()
-        model = adapter.train(native, params, work_dir / "topaz" / "train")
-        seconds = time.perf_counter() - started
+        model, seconds = _train_once(adapter, native, params, work_dir / "topaz" / "train",
+                                     log=log)
         from lipobench.adapters.topaz import _read_model_ref
 
         model_file = Path(_read_model_ref(model)[0])
