@@ -67,8 +67,11 @@ class TopazRecipe(BaseModel):
     downsample: int = Field(4, ge=1)
     radius: float = Field(12.0, gt=0)
     extract_radius: float = Field(30.0, gt=0)
-    num_epochs: int = Field(4, ge=1)
-    epoch_size: int = Field(40, ge=1)
+    #: Picks below this log-likelihood ratio are dropped in validation (0: p > 0.5); Topaz
+    #: extract itself keeps hundreds of low-scoring picks per micrograph.
+    min_score: float = 0.0
+    num_epochs: int = Field(10, ge=1)
+    epoch_size: int = Field(100, ge=1)
     minibatch_size: int = Field(64, ge=1)
 
 
@@ -171,6 +174,80 @@ def _validate(adapter, model, micrographs, workdir, *, predict_params=None, sele
             for key in ("tp", "fp", "fn", "precision", "recall", "f1")}
 
 
+def _recipe_dataset(recipe: DefaultsRecipe, work_dir: Path, log):
+    """The recipe's synthetic dataset, simulated into ``work_dir`` once."""
+    from lipobench.data import load_dataset
+    from lipobench.synth import make_dataset
+
+    data_dir = Path(work_dir) / f"synthetic-{recipe.preset}-{recipe.data_seed}"
+    if not (data_dir / "dataset.toml").is_file():
+        log(f"simulating the {recipe.preset} preset (seed {recipe.data_seed}) into {data_dir}")
+        make_dataset(data_dir, preset=recipe.preset, seed=recipe.data_seed)
+    return load_dataset(data_dir)
+
+
+def _validate_cellpose(model, test_set, recipe: DefaultsRecipe, device: str, work_dir: Path):
+    """Cellpose alone, and the LipoPose pipeline on the same model, on the held-out split."""
+    from lipobench.adapters.cellpose import CellposeAdapter
+    from lipobench.adapters.lipopose import LipoPoseAdapter
+
+    cellpose = _validate(CellposeAdapter(device=device), model, test_set,
+                         work_dir / "cellpose" / "val")
+    lipopose = _validate(LipoPoseAdapter(device=device), model, test_set,
+                         work_dir / "lipopose" / "val",
+                         predict_params={"diameter_step": recipe.lipopose.diameter_step},
+                         select_params={"until": recipe.lipopose.until})
+    return cellpose, lipopose
+
+
+def _validate_topaz(model, test_set, recipe: DefaultsRecipe, device: str, work_dir: Path):
+    """Topaz picks as circles of the extraction radius against minimal enclosing circles."""
+    from lipobench.adapters.topaz import TopazAdapter
+
+    return _validate(TopazAdapter(device=device), model, test_set, work_dir / "topaz" / "val",
+                     predict_params={"extract_radius": recipe.topaz.extract_radius},
+                     select_params={"min_score": recipe.topaz.min_score},
+                     scoring_shape=lambda truth: truth.to_circles())
+
+
+def validate_defaults(
+    *,
+    device: str = "auto",
+    work_dir: Path,
+    tools: tuple[str, ...] = ("cellpose", "topaz"),
+    log: Callable[[str], None] = print,
+) -> dict[str, dict[str, Any]]:
+    """Validate the shipped default models again, with the manifest's recipe; train nothing.
+
+    Returns, per model, the scores measured now beside those the manifest records, so anyone
+    can check the manifest's numbers.
+    """
+    from lipobench.adapters.topaz import TopazAdapter
+
+    manifest = read_manifest()
+    if not manifest["models"]:
+        raise ToolUnavailableError(f"no default models to validate: {_TRAIN_DEFAULTS_FIX}")
+    recipe = DefaultsRecipe.model_validate(manifest["recipe"])
+    work_dir = Path(work_dir)
+    test_set = _recipe_dataset(recipe, work_dir, log)
+    test_set = test_set.micrographs(test_set.split["test"])
+    report = {}
+    if "cellpose" in tools:
+        entry = manifest["models"]["cellpose"]
+        cellpose, lipopose = _validate_cellpose(packaged_model("cellpose"), test_set, recipe,
+                                                device, work_dir / "validate")
+        report["cellpose"] = {"now": cellpose, "manifest": entry["validation_iou_0.5"]}
+        report["lipopose"] = {"now": lipopose,
+                              "manifest": entry["lipopose_validation_iou_0.5"]}
+    if "topaz" in tools:
+        model = TopazAdapter(device=device).train(
+            None, {"pretrained": "default"}, work_dir / "validate" / "topaz")
+        report["topaz"] = {"now": _validate_topaz(model, test_set, recipe, device,
+                                                  work_dir / "validate"),
+                           "manifest": manifest["models"]["topaz"]["validation_iou_0.5"]}
+    return report
+
+
 def _train_once(adapter, native: Path, params: dict, workdir: Path, *, log) -> tuple[Path, float]:
     """Train, or reuse a finished training of the same parameters (a killed recipe resumes).
 
@@ -206,24 +283,18 @@ def train_defaults(
     ``out_dir`` receives the model files and ``manifest.json``. Returns the manifest.
     """
     from lipobench.adapters.cellpose import CellposeAdapter
-    from lipobench.adapters.lipopose import LipoPoseAdapter
     from lipobench.adapters.topaz import TopazAdapter
-    from lipobench.data import load_dataset
-    from lipobench.synth import make_dataset
 
     work_dir = Path(work_dir)
     out_dir = Path(out_dir)
-    data_dir = work_dir / f"synthetic-{recipe.preset}-{recipe.data_seed}"
-    if not (data_dir / "dataset.toml").is_file():
-        log(f"simulating the {recipe.preset} preset (seed {recipe.data_seed}) into {data_dir}")
-        make_dataset(data_dir, preset=recipe.preset, seed=recipe.data_seed)
-    dataset = load_dataset(data_dir)
+    dataset = _recipe_dataset(recipe, work_dir, log)
     train_set = dataset.micrographs(dataset.split["train"])
     test_set = dataset.micrographs(dataset.split["test"])
     manifest = read_manifest(out_dir)
+    command = ("lipobench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+               if Path(sys.argv[0]).name == "lipobench" else "lipobench train-defaults")
     manifest.update({
-        "command": "lipobench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        if Path(sys.argv[0]).name == "lipobench" else "lipobench train-defaults",
+        "reproduce": "lipobench train-defaults --device cpu",
         "recipe": recipe.model_dump(),
         "dataset": {"preset": recipe.preset, "seed": recipe.data_seed,
                     "train_images": len(train_set), "test_images": len(test_set),
@@ -239,17 +310,14 @@ def train_defaults(
         model, seconds = _train_once(adapter, native, params, work_dir / "cellpose" / "train",
                                      log=log)
         log(f"cellpose trained in {seconds:.0f} s; validating on {len(test_set)} test images")
-        cellpose_scores = _validate(adapter, model, test_set, work_dir / "cellpose" / "val")
-        pipeline = LipoPoseAdapter(device=device)
-        lipopose_scores = _validate(
-            pipeline, model, test_set, work_dir / "lipopose" / "val",
-            predict_params={"diameter_step": recipe.lipopose.diameter_step},
-            select_params={"until": recipe.lipopose.until})
+        cellpose_scores, lipopose_scores = _validate_cellpose(model, test_set, recipe, device,
+                                                              work_dir)
         target = out_dir / "cellpose_default"
         with atomic_path(target) as tmp:
             shutil.copyfile(model, tmp)
         manifest["models"]["cellpose"] = {
-            "file": target.name, "sha256": sha256_of(target), "seed": recipe.cellpose.seed,
+            "file": target.name, "sha256": sha256_of(target), "command": command,
+            "seed": recipe.cellpose.seed,
             "train_seconds": round(seconds, 1), "device": _device_name(device),
             "validation_iou_0.5": cellpose_scores,
             "lipopose_validation_iou_0.5": lipopose_scores,
@@ -268,14 +336,14 @@ def train_defaults(
         from lipobench.adapters.topaz import _read_model_ref
 
         model_file = Path(_read_model_ref(model)[0])
-        scores = _validate(adapter, model, test_set, work_dir / "topaz" / "val",
-                           predict_params={"extract_radius": t.extract_radius},
-                           scoring_shape=lambda truth: truth.to_circles())
+        scores = _validate_topaz(model, test_set, recipe, device, work_dir)
         target = out_dir / "topaz_default.sav"
         with atomic_path(target) as tmp:
             shutil.copyfile(model_file, tmp)
         manifest["models"]["topaz"] = {
-            "file": target.name, "sha256": sha256_of(target), "downsample": t.downsample,
+            "file": target.name, "sha256": sha256_of(target), "command": command,
+            "downsample": t.downsample,
+            "validation_min_score": t.min_score,
             "train_seconds": round(seconds, 1), "device": _device_name(device),
             "validation_iou_0.5": scores,
         }

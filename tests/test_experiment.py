@@ -203,7 +203,7 @@ def test_check_experiment_on_parsed_mapping(registry):
                                            "methods": {"log": {}}}), registry)
 
 
-@pytest.mark.parametrize("name", ["paper21.toml", "quick.toml"])
+@pytest.mark.parametrize("name", ["paper21.toml", "quick.toml", "lipopose_cv.toml"])
 def test_shipped_experiments_are_valid(name):
     registry = load_registry()
     experiment = load_experiment(REPO / "experiments" / name, registry)
@@ -216,6 +216,16 @@ def test_shipped_experiments_are_valid(name):
         for c in configurations:
             per_adapter[c.adapter] = per_adapter.get(c.adapter, 0) + 1
         assert per_adapter == {"cellpose": 3, "cryolo": 9, "topaz": 9}
-    else:
+    elif name == "quick.toml":
         assert experiment.dataset.synthetic.preset == "quick"
-        assert {c.adapter for c in configurations} >= {"log", "cellpose", "topaz"}
+        assert {c.adapter for c in configurations} == {"log", "cellpose", "lipopose", "topaz",
+                                                       "cryolo"}
+        # the demo scores the shipped models: nothing trains on the user's CPU
+        for c in configurations:
+            if c.adapter in ("cellpose", "lipopose"):
+                assert (c.spec["init"], c.spec["n_epochs"]) == ("default", 0)
+            if c.adapter == "topaz":
+                assert c.spec["pretrained"] == "default"
+    else:
+        assert isinstance(experiment.split, KFoldSplit) and experiment.split.k == 5
+        assert {c.adapter for c in configurations} == {"cellpose", "lipopose"}
