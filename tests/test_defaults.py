@@ -77,11 +77,45 @@ def test_shipped_manifest_records_what_the_brief_asks():
         pytest.fail("lipobench/models/manifest.json is missing: run `lipobench train-defaults`")
     for name, entry in manifest["models"].items():
         assert defaults.packaged_model(name) .is_file()
-        assert {"sha256", "train_seconds", "device", "validation_iou_0.5"} <= set(entry)
-    assert {"command", "recipe", "versions", "dataset"} <= set(manifest)
+        assert {"sha256", "command", "train_seconds", "device",
+                "validation_iou_0.5"} <= set(entry)
+    assert {"reproduce", "recipe", "versions", "dataset"} <= set(manifest)
+
+
+def test_default_cellpose_model_meets_the_accuracy_the_demo_promises():
+    """The bar of the default-models issue, on the manifest's held-out validation."""
+    entry = defaults.read_manifest()["models"]["cellpose"]
+    cellpose = entry["validation_iou_0.5"]
+    assert cellpose["precision"] >= 0.6 and cellpose["recall"] >= 0.6
+    # LipoPose at its lowest merge threshold recovers at least as many particles
+    assert entry["lipopose_validation_iou_0.5"]["recall"] >= cellpose["recall"]
 
 
 def test_models_dir_can_be_moved_by_environment(tmp_path, monkeypatch):
     models = _fake_models_dir(tmp_path)
     monkeypatch.setenv("LIPOBENCH_MODELS_DIR", str(models))
     assert defaults.packaged_model("cellpose") == models / "cellpose_default"
+
+
+class CountingTrainerForTests:
+    """Test double: an adapter whose train() writes a model file and counts its calls."""
+
+    name = "counting"
+
+    def __init__(self):
+        self.calls = 0
+
+    def train(self, native, params, workdir):
+        self.calls += 1
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "model").write_text(json.dumps(params))
+        return workdir / "model"
+
+
+def test_a_finished_training_is_reused_and_new_parameters_retrain(tmp_path):
+    trainer = CountingTrainerForTests()
+    first, _ = defaults._train_once(trainer, tmp_path, {"epochs": 3}, tmp_path / "t", log=print)
+    again, _ = defaults._train_once(trainer, tmp_path, {"epochs": 3}, tmp_path / "t", log=print)
+    assert first == again and trainer.calls == 1
+    defaults._train_once(trainer, tmp_path, {"epochs": 4}, tmp_path / "t", log=print)
+    assert trainer.calls == 2
