@@ -27,7 +27,6 @@ Decisions:
 from __future__ import annotations
 
 import contextlib
-import enum
 import importlib.metadata
 import importlib.util
 import json
@@ -50,6 +49,7 @@ from lipobench.adapters.base import (
     Stage,
     validate_parameters,
 )
+from lipobench.adapters.device import Device, resolve_torch_device
 from lipobench.errors import ToolFailedError, ToolUnavailableError, UserError
 from lipobench.fsutil import atomic_dir, atomic_path, atomic_write_text
 from lipobench.micrograph import Micrograph
@@ -72,29 +72,6 @@ DEFAULT_MODEL = "default"
 #: File name of the trained model inside the train workdir.
 MODEL_FILE = "cellpose_model"
 _MASK_SUFFIX = "_masks.tif"
-
-
-class Device(str, enum.Enum):
-    """Where a tool runs: ``auto`` picks CUDA when torch sees a GPU, else the CPU."""
-
-    AUTO = "auto"
-    CPU = "cpu"
-    CUDA = "cuda"
-
-
-def resolve_torch_device(device: Device | str):
-    """The ``torch.device`` for ``device``; CUDA asked for but absent is a ToolUnavailableError."""
-    import torch
-
-    device = Device(device)
-    has_cuda = torch.cuda.is_available()
-    if device is Device.CUDA and not has_cuda:
-        raise ToolUnavailableError(
-            "device 'cuda' was asked for but torch sees no GPU: use device 'auto' or 'cpu'"
-        )
-    if device is Device.CUDA or (device is Device.AUTO and has_cuda):
-        return torch.device("cuda")
-    return torch.device("cpu")
 
 
 class CellposeTrainParams(BaseModel):

@@ -50,7 +50,7 @@ from lipobench.adapters.base import (
     Stage,
     validate_parameters,
 )
-from lipobench.adapters.cellpose import Device, resolve_torch_device
+from lipobench.adapters.device import Device, resolve_torch_device
 from lipobench.errors import ToolFailedError, UserError
 from lipobench.fsutil import atomic_dir, atomic_path, atomic_write_text
 from lipobench.micrograph import Micrograph
