@@ -152,3 +152,22 @@ def test_missing_model_and_micrograph_are_one_line_errors(fake_cellpose, inputs,
                         "--out", tmp_path / "o")
     assert code == 2 and "absent.mrc" in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_segment_with_the_shipped_default_model_finds_real_particles(tmp_path, capsys):
+    """The real path: the default Cellpose model on a simulated micrograph, no test double."""
+    from lipobench.data import load_dataset
+    from lipobench.metrics import match
+    from lipobench.regions import RegionSet
+    from lipobench.synth import make_dataset
+
+    dataset = load_dataset(make_dataset(tmp_path / "data", preset="quick", n_images=1, seed=3))
+    micrograph = dataset.micrograph(dataset.names[0])
+    code, out, err = _run(capsys, dataset.image_path(micrograph.name), "--model", "default",
+                          "--diameters", "60:90:30", "--until", "0", "--out", tmp_path / "seg")
+    assert code == 0, err
+    labels = read_labels(tmp_path / "seg" / "labels" / f"{micrograph.name}.tif")
+    result = match(micrograph.truth, RegionSet.from_labels(labels), (0.5,))
+    assert result.n_pred >= 3
+    assert result.recall[0] > 0.5 and result.precision[0] > 0.5

@@ -68,15 +68,16 @@ def _write_overlay(path: Path, image, regions) -> None:
 
 
 def _particle_rows(micrograph, regions) -> list[dict]:
+    areas = regions.areas()
     diameters = regions.equivalent_diameters()
     centroids = regions.centroids()
+    size = micrograph.pixel_size_nm
     rows = []
     for k, label in enumerate(regions.ids):
-        size = micrograph.pixel_size_nm
         rows.append({
             "micrograph": micrograph.name,
             "particle": int(label),
-            "area_px": float(regions.areas()[k]),
+            "area_px": float(areas[k]),
             "diameter_px": round(float(diameters[k]), 3),
             "diameter_nm": round(float(diameters[k]) * size, 3) if size else None,
             "entry_threshold": float(regions.scores[k]),
@@ -89,7 +90,8 @@ def _particle_rows(micrograph, regions) -> list[dict]:
 @app.command("segment")
 def segment_command(
     micrographs: list[Path] = typer.Argument(..., help="Micrographs (MRC, TIFF, PNG, JPEG)."),
-    model: Path = typer.Option(..., "--model", help="A trained Cellpose model file."),
+    model: Path = typer.Option(..., "--model", help="A trained Cellpose model file, or "
+                                                    "'default' (the model lipobench ships)."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
     diameters: Optional[str] = typer.Option(
         None, "--diameters",
@@ -137,9 +139,14 @@ def segment_command(
                         "of consecutive diameters per window")
     if pixel_size_nm is not None and not pixel_size_nm > 0:
         raise UserError(f"--pixel-size-nm {pixel_size_nm:g} must be positive")
+    if str(model) == "default":
+        from lipobench.defaults import packaged_model
+
+        model = packaged_model("cellpose")
     if not model.is_file():
         raise UserError(f"--model {model}: no such model file; give a Cellpose model trained "
-                        "with lipobench (train/.../cellpose_model) or by Cellpose")
+                        "with lipobench (train/.../cellpose_model) or by Cellpose, or "
+                        "'default' for the model lipobench ships")
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder; give a folder path")
     span = parse_diameter_range(diameters) if diameters is not None else None
