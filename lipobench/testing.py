@@ -22,6 +22,9 @@ An adapter whose tool is missing here is skipped with its own availability reaso
 The run uses tiny synthetic micrographs (:func:`make_test_micrographs`) and the adapter's
 :meth:`~lipobench.adapters.base.Adapter.test_parameters`, so keep those fast.
 
+It also holds the two helpers every command-line test uses: :func:`run_cli` and
+:func:`assert_user_error` (a user's mistake is one line on stderr and exit code 2).
+
 This module is imported by every pytest run in an environment where lipobench is installed,
 so it imports nothing but pytest at import time.
 """
@@ -34,7 +37,30 @@ from typing import Any
 
 import pytest
 
-__all__ = ["AdapterConformance", "check_adapter", "make_test_micrographs"]
+__all__ = ["AdapterConformance", "assert_user_error", "check_adapter", "make_test_micrographs",
+           "run_cli"]
+
+
+def run_cli(argv, capsys) -> tuple[int, str, str]:
+    """Run ``lipobench ARGV`` in process; return (exit code, stdout, stderr)."""
+    from lipobench.cli import main
+
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # main() exits 2 on a user error
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_user_error(code, err, *fragments) -> None:
+    """A user error as lipobench promises it: exit 2, one line, no traceback, ``fragments``."""
+    assert code == 2, (code, err)
+    assert err.startswith("lipobench: error: "), err
+    assert err.count("\n") == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, err
 
 
 def make_test_micrographs(count: int = 3, *, shape: tuple[int, int] = (128, 128),

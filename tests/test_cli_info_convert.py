@@ -9,7 +9,7 @@ import roifile
 import tifffile
 
 from lipobench import formats
-from lipobench.cli import main
+from lipobench.testing import assert_user_error, run_cli
 from lipobench.data import DatasetManifest, DatasetSection, load_dataset, write_dataset
 from lipobench.data import write_manifest
 from lipobench.imageio import read_image, read_labels, write_labels_tiff, write_mrc, write_tiff
@@ -42,24 +42,6 @@ def dataset(tmp_path):
     return root
 
 
-def run(argv, capsys):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_user_error(code, err, *fragments):
-    assert code == 2
-    assert err.startswith("lipobench: error: ")
-    assert err.count("\n") == 1, err  # one line
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in err, err
-
-
 def assert_nothing_written(parent, expected=("data",)):
     # neither the output folder nor a hidden temporary folder beside it
     assert sorted(p.name for p in parent.iterdir()) == sorted(expected)
@@ -67,7 +49,7 @@ def assert_nothing_written(parent, expected=("data",)):
 
 # ---------------------------------------------------------------------------- info
 def test_info_json(dataset, capsys):
-    code, out, err = run(["info", dataset, "--json"], capsys)
+    code, out, err = run_cli(["info", dataset, "--json"], capsys)
     assert code == 0 and err == ""
     summary = json.loads(out)
     assert summary["name"] == "small" and summary["images"] == 3
@@ -85,7 +67,7 @@ def test_info_json(dataset, capsys):
 
 
 def test_info_table(dataset, capsys):
-    code, out, _ = run(["info", dataset], capsys)
+    code, out, _ = run_cli(["info", dataset], capsys)
     assert code == 0
     assert "dataset small" in out and "3 (train 2, test 1)" in out and "40 x 52" in out
 
@@ -94,12 +76,12 @@ def test_info_empty_mask_is_valid(tmp_path, capsys):
     mic = Micrograph("blank", np.zeros(SHAPE, np.float32), None,
                      RegionSet.from_labels(np.zeros(SHAPE, np.int32)))
     write_dataset(tmp_path / "data", [mic])
-    code, out, err = run(["info", tmp_path / "data", "--json"], capsys)
+    code, out, err = run_cli(["info", tmp_path / "data", "--json"], capsys)
     assert code == 0, err
     summary = json.loads(out)
     assert summary["particles"]["total"] == 0 and summary["equivalent_diameter_px"] is None
     assert summary["pixel_size_nm"] == [None]
-    code, _, err = run(["convert", tmp_path / "data", tmp_path / "out", "--to", "topaz"],
+    code, _, err = run_cli(["convert", tmp_path / "data", tmp_path / "out", "--to", "topaz"],
                        capsys)
     assert code == 0, err
     assert (tmp_path / "out" / "particles.txt").read_text() == "image_name\tx_coord\ty_coord\n"
@@ -107,35 +89,35 @@ def test_info_empty_mask_is_valid(tmp_path, capsys):
 
 def test_info_unlabelled_folder(tmp_path, capsys):
     write_tiff(tmp_path / "a.tif", np.ones((5, 6), np.uint8))
-    code, out, _ = run(["info", tmp_path, "--json"], capsys)
+    code, out, _ = run_cli(["info", tmp_path, "--json"], capsys)
     assert code == 0
     assert json.loads(out)["particles"] is None
 
 
 # ---------------------------------------------------------------------------- bad input
 def test_missing_dataset(tmp_path, capsys):
-    code, _, err = run(["info", tmp_path / "nowhere"], capsys)
+    code, _, err = run_cli(["info", tmp_path / "nowhere"], capsys)
     assert_user_error(code, err, "nowhere: no such dataset folder")
 
 
 def test_truncated_mrc(dataset, capsys):
     path = dataset / "images" / "mic_001.mrc"
     path.write_bytes(path.read_bytes()[:-100])
-    code, _, err = run(["info", dataset], capsys)
+    code, _, err = run_cli(["info", dataset], capsys)
     assert_user_error(code, err, "mic_001.mrc: not a readable MRC file")
 
 
 def test_non_mrc_bytes_named_mrc_leaves_no_output(dataset, capsys):
     (dataset / "images" / "mic_002.mrc").write_bytes(b"GIF89a" + bytes(500))
     out = dataset.parent / "out"
-    code, _, err = run(["convert", dataset, out, "--to", "cellpose"], capsys)
+    code, _, err = run_cli(["convert", dataset, out, "--to", "cellpose"], capsys)
     assert_user_error(code, err, "mic_002.mrc: not a readable MRC file")
     assert_nothing_written(dataset.parent)
 
 
 def test_shape_mismatch_leaves_no_output(dataset, capsys):
     write_labels_tiff(dataset / "masks" / "mic_002.tif", np.zeros((10, 10), np.int32))
-    code, _, err = run(["convert", dataset, dataset.parent / "out", "--to", "roi"], capsys)
+    code, _, err = run_cli(["convert", dataset, dataset.parent / "out", "--to", "roi"], capsys)
     assert_user_error(code, err, "mic_002.tif: mask shape (10, 10) differs", "mic_002.mrc")
     assert_nothing_written(dataset.parent)
 
@@ -146,7 +128,7 @@ def test_shape_mismatch_leaves_no_output(dataset, capsys):
 ])
 def test_bad_labels(dataset, capsys, array, fragment):
     tifffile.imwrite(dataset / "masks" / "mic_000.tif", array)
-    code, _, err = run(["info", dataset], capsys)
+    code, _, err = run_cli(["info", dataset], capsys)
     assert_user_error(code, err, "mic_000.tif", fragment)
 
 
@@ -164,7 +146,7 @@ def test_roi_line_type(tmp_path, capsys):
     line = roifile.ImagejRoi(roitype=roifile.ROI_TYPE.LINE, name="scale-bar", x1=1, y1=1,
                              x2=20, y2=1)
     _roi_dataset(tmp_path / "data", {"0001.roi": line})
-    code, _, err = run(["convert", tmp_path / "data", tmp_path / "out", "--to", "star"],
+    code, _, err = run_cli(["convert", tmp_path / "data", tmp_path / "out", "--to", "star"],
                        capsys)
     assert_user_error(code, err, "m.zip: ROI 'scale-bar' is a line ROI")
     assert_nothing_written(tmp_path)
@@ -173,7 +155,7 @@ def test_roi_line_type(tmp_path, capsys):
 def test_roi_zip_member_with_dotdot(tmp_path, capsys):
     box = roifile.ImagejRoi(roitype=roifile.ROI_TYPE.RECT, top=1, left=1, bottom=4, right=4)
     _roi_dataset(tmp_path / "data", {"../../escape.roi": box})
-    code, _, err = run(["info", tmp_path / "data"], capsys)
+    code, _, err = run_cli(["info", tmp_path / "data"], capsys)
     assert_user_error(code, err, "unsafe path")
     assert not (tmp_path / "escape.roi").exists()
 
@@ -181,31 +163,31 @@ def test_roi_zip_member_with_dotdot(tmp_path, capsys):
 def test_unknown_key_in_dataset_toml(dataset, capsys):
     toml = dataset / "dataset.toml"
     toml.write_text(toml.read_text().replace("[dataset]", "[dataset]\npixelsize = 1"))
-    code, _, err = run(["info", dataset], capsys)
+    code, _, err = run_cli(["info", dataset], capsys)
     assert_user_error(code, err, "unknown key 'pixelsize' in [dataset]; allowed: name, "
                                  "pixel_size_nm")
 
 
 def test_convert_option_errors(dataset, capsys):
     out = dataset.parent / "out"
-    code, _, err = run(["convert", dataset, out, "--to", "cryolo"], capsys)
+    code, _, err = run_cli(["convert", dataset, out, "--to", "cryolo"], capsys)
     assert_user_error(code, err, "--box-size PX", "--tight")
-    code, _, err = run(["convert", dataset, out, "--to", "cryolo", "--box-size", "20",
+    code, _, err = run_cli(["convert", dataset, out, "--to", "cryolo", "--box-size", "20",
                         "--tight"], capsys)
     assert_user_error(code, err, "exactly one")
-    code, _, err = run(["convert", dataset, out, "--to", "eman"], capsys)
+    code, _, err = run_cli(["convert", dataset, out, "--to", "eman"], capsys)
     assert_user_error(code, err, "eman")
-    code, _, err = run(["convert", dataset, out, "--to", "topaz", "--split", "val"], capsys)
+    code, _, err = run_cli(["convert", dataset, out, "--to", "topaz", "--split", "val"], capsys)
     assert_user_error(code, err, "--split val", "train, test")
-    code, _, err = run(["convert", dataset, dataset / "inside", "--to", "roi"], capsys)
+    code, _, err = run_cli(["convert", dataset, dataset / "inside", "--to", "roi"], capsys)
     assert_user_error(code, err, "overlaps the dataset folder")
     assert_nothing_written(dataset.parent)
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    code, _, err = run(["convert", dataset, out, "--to", "roi"], capsys)
+    code, _, err = run_cli(["convert", dataset, out, "--to", "roi"], capsys)
     assert_user_error(code, err, "not empty", "--overwrite")
     assert (out / "keep.txt").read_text() == "mine"
-    code, _, err = run(["convert", dataset, out, "--to", "roi", "--overwrite"], capsys)
+    code, _, err = run_cli(["convert", dataset, out, "--to", "roi", "--overwrite"], capsys)
     assert code == 0 and not (out / "keep.txt").exists()
 
 
@@ -217,7 +199,7 @@ def test_convert_writes_every_tool_and_reads_back(dataset, capsys):
     for target, extra in [("cryolo", ["--box-size", "16"]), ("topaz", []), ("star", []),
                           ("cellpose", []), ("roi", [])]:
         outs[target] = dataset.parent / target
-        code, out, err = run(["convert", dataset, outs[target], "--to", target, *extra],
+        code, out, err = run_cli(["convert", dataset, outs[target], "--to", target, *extra],
                              capsys)
         assert code == 0, err
         assert f"for 3 images to {outs[target]}" in out
@@ -258,7 +240,7 @@ def test_convert_tight_boxes_from_tiff_images_are_not_flipped(tmp_path, capsys):
     write_tiff(root / "images" / "t.tif", np.zeros(SHAPE, np.float32))
     write_labels_tiff(root / "masks" / "t.tif", labels)
     write_manifest(root, DatasetManifest(dataset=DatasetSection(masks="masks")))
-    code, _, err = run(["convert", root, tmp_path / "out", "--to", "cryolo", "--tight",
+    code, _, err = run_cli(["convert", root, tmp_path / "out", "--to", "cryolo", "--tight",
                         "--split", "all"], capsys)
     assert code == 0, err
     raw = np.loadtxt(tmp_path / "out" / "annotations" / "t.box", ndmin=2)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lipobench.cli import main
+from lipobench.testing import run_cli
 from lipobench.imageio import read_labels, write_mrc
 from lipobench.roi import read_roi_set
 
@@ -59,12 +59,7 @@ def inputs(tmp_path):
 
 
 def _run(capsys, *args) -> tuple[int, str, str]:
-    try:
-        code = main(["segment", *map(str, args)])
-    except SystemExit as exc:  # main() exits 2 on a user error
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return run_cli(["segment", *args], capsys)
 
 
 def test_segment_writes_labels_rois_overlay_and_csv(fake_cellpose, inputs, tmp_path, capsys):

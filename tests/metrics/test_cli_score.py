@@ -8,29 +8,11 @@ import numpy as np
 import pytest
 import tifffile
 
-from lipobench.cli import main
+from lipobench.testing import assert_user_error, run_cli
 from lipobench.cli.score import parse_iou_thresholds
 from lipobench.errors import UserError
 from lipobench.metrics import match
 from lipobench.regions import RegionSet
-
-
-def run(argv, capsys):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_user_error(code, err, *fragments):
-    assert code == 2
-    assert err.startswith("lipobench: error: ")
-    assert err.count("\n") == 1, err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in err, err
 
 
 def _truth_labels():
@@ -59,7 +41,7 @@ def files(tmp_path):
 
 
 def test_label_images_csv_equals_match(files, capsys):
-    code, out, err = run(["score", "--truth", files / "truth.tif", "--pred", files / "pred.tif",
+    code, out, err = run_cli(["score", "--truth", files / "truth.tif", "--pred", files / "pred.tif",
                           "--iou", "0.5,0.8,0.9", "--format", "csv"], capsys)
     assert code == 0, err
     lines = out.strip().splitlines()
@@ -72,10 +54,10 @@ def test_label_images_csv_equals_match(files, capsys):
 
 
 def test_table_and_json(files, capsys):
-    code, out, _ = run(["score", "--truth", files / "truth.tif", "--pred", files / "pred.tif"],
+    code, out, _ = run_cli(["score", "--truth", files / "truth.tif", "--pred", files / "pred.tif"],
                        capsys)
     assert code == 0 and "3 true, 3 predicted masks" in out and "precision" in out
-    code, out, _ = run(["score", "--truth", files / "truth.tif", "--pred", files / "pred.tif",
+    code, out, _ = run_cli(["score", "--truth", files / "truth.tif", "--pred", files / "pred.tif",
                         "--iou", "0.5:0.95:0.05", "--format", "json", "--inclusive"], capsys)
     data = json.loads(out)
     assert code == 0 and data["kind"] == "mask" and data["inclusive"] is True
@@ -85,10 +67,10 @@ def test_table_and_json(files, capsys):
 
 
 def test_mask_truth_against_boxes_needs_truth_shape(files, capsys):
-    code, _, err = run(["score", "--truth", files / "truth.tif", "--pred", files / "pred.box"],
+    code, _, err = run_cli(["score", "--truth", files / "truth.tif", "--pred", files / "pred.box"],
                        capsys)
     assert_user_error(code, err, "holds masks", "holds boxes", "--truth-shape box")
-    code, out, err = run(["score", "--truth", files / "truth.tif", "--pred", files / "pred.box",
+    code, out, err = run_cli(["score", "--truth", files / "truth.tif", "--pred", files / "pred.box",
                           "--truth-shape", "box", "--iou", "0.9", "--format", "json"], capsys)
     assert code == 0, err
     row = json.loads(out)["rows"][0]
@@ -97,21 +79,21 @@ def test_mask_truth_against_boxes_needs_truth_shape(files, capsys):
 
 
 def test_topaz_picks_against_enclosing_circles(files, capsys):
-    code, out, err = run(["score", "--truth", files / "truth.tif", "--pred", files / "picks.txt",
+    code, out, err = run_cli(["score", "--truth", files / "truth.tif", "--pred", files / "picks.txt",
                           "--truth-shape", "circle", "--radius", "7", "--iou", "0.5",
                           "--format", "json"], capsys)
     assert code == 0, err
     truth = RegionSet.from_labels(_truth_labels()).to_circles()
     pred = RegionSet.from_circles([[9.5, 9.5, 7], [35.5, 35.5, 7]], image_shape=(64, 64))
     assert json.loads(out)["rows"][0]["tp"] == int(match(truth, pred, 0.5).tp[0])
-    code, _, err = run(["score", "--truth", files / "truth.tif", "--pred", files / "picks.txt",
+    code, _, err = run_cli(["score", "--truth", files / "truth.tif", "--pred", files / "picks.txt",
                         "--truth-shape", "circle"], capsys)
     assert_user_error(code, err, "--radius")
 
 
 def test_shapes_that_differ(files, capsys):
     tifffile.imwrite(files / "small.tif", np.ones((32, 64), np.int32))
-    code, _, err = run(["score", "--truth", files / "truth.tif", "--pred", files / "small.tif"],
+    code, _, err = run_cli(["score", "--truth", files / "truth.tif", "--pred", files / "small.tif"],
                        capsys)
     assert_user_error(code, err, "64x64 px", "32x64 px", "same micrograph")
 
@@ -121,27 +103,27 @@ def test_shapes_that_differ(files, capsys):
                                            ("0.9:0.5:0.1", "STOP >= START"),
                                            ("0.5:0.9", "not a number list")])
 def test_bad_iou(files, capsys, iou, fragment):
-    code, _, err = run(["score", "--truth", files / "truth.tif", "--pred", files / "pred.tif",
+    code, _, err = run_cli(["score", "--truth", files / "truth.tif", "--pred", files / "pred.tif",
                         "--iou", iou], capsys)
     assert_user_error(code, err, fragment)
 
 
 def test_missing_or_unknown_files(files, capsys):
-    code, _, err = run(["score", "--truth", files / "nope.tif", "--pred", files / "pred.tif"],
+    code, _, err = run_cli(["score", "--truth", files / "nope.tif", "--pred", files / "pred.tif"],
                        capsys)
     assert_user_error(code, err, "nope.tif", "no such file")
     (files / "pred.xyz").write_text("1 2 3\n")
-    code, _, err = run(["score", "--truth", files / "truth.tif", "--pred", files / "pred.xyz"],
+    code, _, err = run_cli(["score", "--truth", files / "truth.tif", "--pred", files / "pred.xyz"],
                        capsys)
     assert_user_error(code, err, "pred.xyz", "unknown region file type")
-    code, _, err = run(["score", "--truth", files / "pred.box", "--pred", files / "pred.box"],
+    code, _, err = run_cli(["score", "--truth", files / "pred.box", "--pred", files / "pred.box"],
                        capsys)
     assert_user_error(code, err, "--image-shape")
 
 
 def test_malformed_box_file_is_one_line(files, capsys):
     (files / "bad.box").write_text("5\t5\tten\t10\n")
-    code, _, err = run(["score", "--truth", files / "truth.tif", "--pred", files / "bad.box",
+    code, _, err = run_cli(["score", "--truth", files / "truth.tif", "--pred", files / "bad.box",
                         "--truth-shape", "box"], capsys)
     assert_user_error(code, err, "bad.box")
 
@@ -158,7 +140,7 @@ def test_roi_set_truth(files, capsys):
     from lipobench.roi import write_roi_zip
 
     write_roi_zip(files / "truth.zip", RegionSet.from_labels(_truth_labels()))
-    code, out, err = run(["score", "--truth", files / "truth.zip", "--pred", files / "pred.tif",
+    code, out, err = run_cli(["score", "--truth", files / "truth.zip", "--pred", files / "pred.tif",
                           "--iou", "0.5", "--format", "json"], capsys)
     assert code == 0, err
     row = json.loads(out)["rows"][0]
@@ -166,7 +148,7 @@ def test_roi_set_truth(files, capsys):
 
 
 def test_report_by_size(files, capsys):
-    code, out, err = run(["score", "--truth", files / "truth.tif", "--pred", files / "pred.tif",
+    code, out, err = run_cli(["score", "--truth", files / "truth.tif", "--pred", files / "pred.tif",
                           "--report", "by-size", "--bins", "2", "--pixel-size", "0.5",
                           "--format", "json"], capsys)
     assert code == 0, err
@@ -176,25 +158,25 @@ def test_report_by_size(files, capsys):
     assert {row["unit"] for row in rows} == {"nm"}
     assert sum(row["n_true"] for row in rows) == 3
     assert sum(row["matched_true"] for row in rows) == 2
-    code, _, err = run(["score", "--truth", files / "truth.tif", "--pred", files / "pred.tif",
+    code, _, err = run_cli(["score", "--truth", files / "truth.tif", "--pred", files / "pred.tif",
                         "--report", "by-size", "--iou", "0.5,0.7"], capsys)
     assert_user_error(code, err, "one IoU threshold")
 
 
 def test_report_curve(files, capsys):
-    code, out, err = run(["score", "--truth", files / "truth.tif", "--pred", files / "pred.box",
+    code, out, err = run_cli(["score", "--truth", files / "truth.tif", "--pred", files / "pred.box",
                           "--truth-shape", "box", "--report", "curve", "--format", "csv"],
                          capsys)
     assert code == 0, err
     lines = out.strip().splitlines()
     assert lines[0] == "score_threshold,tp,fp,fn,n_pred,precision,recall"
     assert [line.split(",")[:3] for line in lines[1:]] == [["0.9", "1", "0"], ["0.5", "2", "0"]]
-    code, out, _ = run(["score", "--truth", files / "truth.tif", "--pred", files / "pred.box",
+    code, out, _ = run_cli(["score", "--truth", files / "truth.tif", "--pred", files / "pred.box",
                         "--truth-shape", "box", "--report", "curve", "--format", "json"], capsys)
     assert json.loads(out)["average_precision"] == pytest.approx(2 / 3)
-    code, _, err = run(["score", "--truth", files / "truth.tif", "--pred", files / "pred.tif",
+    code, _, err = run_cli(["score", "--truth", files / "truth.tif", "--pred", files / "pred.tif",
                         "--report", "curve"], capsys)
     assert_user_error(code, err, "pred.tif", "no scores")
-    code, _, err = run(["score", "--truth", files / "truth.tif", "--pred", files / "pred.tif",
+    code, _, err = run_cli(["score", "--truth", files / "truth.tif", "--pred", files / "pred.tif",
                         "--bins", "3"], capsys)
     assert_user_error(code, err, "--report by-size only")
