@@ -91,6 +91,8 @@ class DefaultsRecipe(BaseModel):
 
     preset: str = "paper"
     data_seed: int = 2023
+    #: None: the preset's own number of micrographs (tests use a handful).
+    n_images: int | None = Field(None, ge=2)
     cellpose: CellposeRecipe = CellposeRecipe()
     lipopose: LipoPoseValidation = LipoPoseValidation()
     topaz: TopazRecipe = TopazRecipe()
@@ -179,10 +181,12 @@ def _recipe_dataset(recipe: DefaultsRecipe, work_dir: Path, log):
     from lipobench.data import load_dataset
     from lipobench.synth import make_dataset
 
-    data_dir = Path(work_dir) / f"synthetic-{recipe.preset}-{recipe.data_seed}"
+    count = "" if recipe.n_images is None else f"-{recipe.n_images}"
+    data_dir = Path(work_dir) / f"synthetic-{recipe.preset}-{recipe.data_seed}{count}"
     if not (data_dir / "dataset.toml").is_file():
         log(f"simulating the {recipe.preset} preset (seed {recipe.data_seed}) into {data_dir}")
-        make_dataset(data_dir, preset=recipe.preset, seed=recipe.data_seed)
+        make_dataset(data_dir, preset=recipe.preset, seed=recipe.data_seed,
+                     n_images=recipe.n_images)
     return load_dataset(data_dir)
 
 

@@ -119,3 +119,32 @@ def test_a_finished_training_is_reused_and_new_parameters_retrain(tmp_path):
     assert first == again and trainer.calls == 1
     defaults._train_once(trainer, tmp_path, {"epochs": 4}, tmp_path / "t", log=print)
     assert trainer.calls == 2
+
+
+@pytest.mark.slow
+def test_the_recipe_trains_validates_and_writes_a_checked_manifest(tmp_path):
+    """The real path, at toy size: simulate, train Cellpose and Topaz, validate, package."""
+    recipe = defaults.DefaultsRecipe(
+        preset="quick", data_seed=1, n_images=3,
+        cellpose=defaults.CellposeRecipe(n_epochs=1),
+        lipopose=defaults.LipoPoseValidation(diameter_step=40.0),
+        topaz=defaults.TopazRecipe(num_epochs=1, epoch_size=2, minibatch_size=16))
+    out = tmp_path / "models"
+    manifest = defaults.train_defaults(out, recipe=recipe, device="cpu",
+                                       work_dir=tmp_path / "work", log=lambda _: None)
+    assert set(manifest["models"]) == {"cellpose", "topaz"}
+    for name, entry in manifest["models"].items():
+        assert defaults.packaged_model(name, out).is_file()  # sha256 checked
+        scores = entry["validation_iou_0.5"]
+        assert scores["tp"] + scores["fn"] > 0  # the held-out truth was scored
+    assert defaults.read_manifest(out)["recipe"]["n_images"] == 3
+
+
+def test_validate_only_without_models_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
+    from lipobench.testing import assert_user_error, run_cli
+
+    monkeypatch.setenv("LIPOBENCH_MODELS_DIR", str(tmp_path / "none"))
+    code, _, err = run_cli(["train-defaults", "--validate-only", "--work-dir",
+                            tmp_path / "work"], capsys)
+    assert_user_error(code, err, "lipobench train-defaults")
+    assert not (tmp_path / "work").exists()
