@@ -308,40 +308,75 @@ def _levels(conf_map, ascending: np.ndarray) -> np.ndarray:
                            side="left").astype(np.uint8)
 
 
+def _maxima_candidates(levels: np.ndarray, *, band_rows: int | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixels that may lie on a regional-maximum plateau, and the flat indices that sort
+    their components out: ``good``, ``tainted`` and ``tops``.
+
+    ``good``: level > 0 and no higher 8-neighbour; the others with a higher neighbour are
+    *bad*. Two 8-adjacent good pixels always share a level, so the components of ``good`` lie
+    inside single plateaus; a component is a whole maximal plateau unless it touches a bad
+    pixel of its own level (its plateau then goes on into that pixel and is not a maximum):
+    ``tainted`` holds the good pixels next to such a pixel. ``tops`` holds each component's
+    topmost pixels (no good pixel above), a thin set with at least one pixel of every
+    component, enough to read each component's level.
+    """
+    import cv2
+
+    height, width = levels.shape
+    # Row bands of about 512 KiB per buffer keep every pass below in cache; whole-image
+    # temporaries are slower at 4096² (memory traffic, and first touches of fresh pages).
+    if band_rows is None:
+        band_rows = max(8, (1 << 19) // max(width, 1))
+    good = np.empty((height, width), dtype=bool)
+    tainted, tops = [], []
+    # Two rows of halo: the second dilation reads the first one's result a row further out.
+    higher_near_buf = np.empty((band_rows + 4, width), dtype=np.uint8)
+    bad_buf = np.empty((band_rows + 4, width), dtype=bool)
+    dilated_buf = np.empty((band_rows + 4, width), dtype=np.uint8)
+    found_buf = np.empty((band_rows, width), dtype=bool)
+    for r0 in range(0, height, band_rows):
+        r1 = min(r0 + band_rows, height)
+        e0, e1 = max(r0 - 2, 0), min(r1 + 2, height)
+        window = levels[e0:e1]
+        inner = slice(r0 - e0, r1 - e0)
+        higher_near = cv2.dilate(window, _EIGHT, dst=higher_near_buf[: e1 - e0])
+        bad = np.greater(higher_near, window, out=bad_buf[: e1 - e0])
+        good_band = good[r0:r1]
+        # The dilation is never below the level, and uint8 wrap-around sends a dilation of
+        # 0 to 255, which no level exceeds: so level > dilation - 1 means good.
+        not_below = np.subtract(higher_near[inner], np.uint8(1), out=dilated_buf[inner])
+        np.greater(window[inner], not_below, out=good_band)
+        bad_levels = np.multiply(window, bad, out=higher_near)
+        near_bad_level = cv2.dilate(bad_levels, _EIGHT, dst=dilated_buf[: e1 - e0])
+        found = found_buf[: r1 - r0]
+        np.equal(near_bad_level[inner], window[inner], out=found)
+        np.logical_and(found, good_band, out=found)
+        tainted.append(np.flatnonzero(found) + r0 * width)
+        if r0 == 0:
+            found[0] = good_band[0]
+            np.greater(good_band[1:], good_band[:-1], out=found[1:])
+        else:
+            np.greater(good_band, good[r0 - 1: r1 - 1], out=found)
+        tops.append(np.flatnonzero(found) + r0 * width)
+    joined = [np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
+              for parts in (tainted, tops)]
+    return good, joined[0], joined[1]
+
+
 def _plateau_maxima(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Label the regional-maximum plateaus of ``levels`` above 0 (8-connectivity).
 
     Returns the int32 labels (1..N) and each plateau's level.
     """
     import cv2
+    import fastremap
 
-    higher_near = cv2.dilate(levels, _EIGHT)
-    bad = higher_near > levels  # next to a higher level: not on a regional maximum
-    # good = level > 0 and no higher neighbour; the dilation is never below the level, and
-    # uint8 wrap-around sends a dilation of 0 to 255, which no level exceeds.
-    np.subtract(higher_near, np.uint8(1), out=higher_near)
-    good = levels > higher_near
-    # Two 8-adjacent good pixels always share a level, so components of `good` lie inside
-    # single plateaus; a component is a whole maximal plateau unless it touches a bad pixel of
-    # its own level (then its plateau continues into that bad pixel and is not a maximum).
-    # (Buffers are reused: fresh full-size arrays cost page faults at 4096².)
-    bad_levels = np.multiply(levels, bad, out=higher_near)
-    near_bad_level = cv2.dilate(bad_levels, _EIGHT)
-    scratch = bad
-    np.equal(near_bad_level, levels, out=scratch)
-    np.logical_and(scratch, good, out=scratch)
-    tainted = np.flatnonzero(scratch)
-    # Each component's topmost pixels have no good pixel above them: a thin set that holds
-    # at least one pixel of every component, enough to read each component's level.
-    np.greater(good[1:], good[:-1], out=scratch[1:])
-    scratch[0] = good[0]
-    tops = np.flatnonzero(scratch)
-    try:  # 16-bit labels halve the memory traffic of the relabelling below
-        count, labels = cv2.connectedComponents(good.view(np.uint8), connectivity=8,
-                                                ltype=cv2.CV_16U)
-    except cv2.error:  # 65535 components or more
-        count, labels = cv2.connectedComponents(good.view(np.uint8), connectivity=8,
-                                                ltype=cv2.CV_32S)
+    if levels.size == 0:  # OpenCV refuses empty images and fastremap crashes on them
+        return np.zeros(levels.shape, dtype=np.int32), np.zeros(0, dtype=np.uint8)
+    good, tainted, tops = _maxima_candidates(levels)
+    count, labels = cv2.connectedComponents(good.view(np.uint8), connectivity=8,
+                                            ltype=cv2.CV_32S)
     flat = labels.ravel()
     component_level = np.zeros(count, dtype=np.uint8)
     component_level[flat[tops]] = levels.ravel()[tops]
@@ -349,9 +384,11 @@ def _plateau_maxima(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     keep[0] = False
     keep[flat[tainted]] = False
     kept = np.flatnonzero(keep)
-    lookup = np.zeros(count, dtype=np.int32)
-    lookup[kept] = np.arange(1, kept.size + 1, dtype=np.int32)
-    labels = lookup[labels]
+    lookup = np.zeros(count, dtype=np.uint32)
+    lookup[kept] = np.arange(1, kept.size + 1, dtype=np.uint32)
+    # numpy's gather (lookup[labels]) first widens every index to intp, 128 MiB at 4096²;
+    # fastremap renumbers in place in one pass.
+    fastremap.remap_from_array(flat.view(np.uint32), lookup)
     return labels, component_level[kept]
 
 

@@ -169,6 +169,49 @@ def test_fast_merge_matches_algorithm1_hypothesis(levels, n, shape, thresholds, 
     assert_same(merge_until(exact, thresholds), reference)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_banded_candidates_do_not_depend_on_the_band_height(seed):
+    # The fast merge works in row bands with a two-row halo; every band height must give
+    # the one-band answer, including bands of one row and ragged last bands.
+    from lipobench.adapters.lipopose import _maxima_candidates
+
+    rng = np.random.default_rng(seed)
+    levels = ndimage.uniform_filter(rng.integers(0, 6, size=(37, 23)) * 50, 3) // 50
+    levels = levels.astype(np.uint8)
+    whole = _maxima_candidates(levels, band_rows=levels.shape[0])
+    for band_rows in (1, 2, 3, 5, 8):
+        banded = _maxima_candidates(levels, band_rows=band_rows)
+        for got, want in zip(banded, whole):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_fast_merge_matches_algorithm1_across_default_bands():
+    # Big enough that the default band height (512 KiB rows) splits the image into bands.
+    import cv2
+
+    rng = np.random.default_rng(11)
+    shape = (600, 2048)
+    centres = rng.uniform((0, 0), shape, size=(120, 2))
+    radii = rng.uniform(3, 40, size=120)
+    masks = []
+    for _ in range(9):
+        mask = np.zeros(shape, dtype=np.uint8)
+        for (r, c), rad in zip(centres, radii):
+            if rng.random() < 0.75:
+                cv2.circle(mask, (int(c), int(r)), int(rad * rng.uniform(0.6, 1.4)), 1, -1)
+        specks = rng.uniform((0, 0), shape, size=(80, 2)).astype(int)
+        mask[specks[:, 0], specks[:, 1]] = 1
+        masks.append(mask)
+    reference = algorithm1_reference(confidence_map(masks), DEFAULT_THRESHOLDS)
+    assert_same(merge_until(detection_counts(masks), DEFAULT_THRESHOLDS), reference)
+
+
+@pytest.mark.parametrize("shape", [(0, 0), (0, 5), (5, 0)])
+def test_empty_map_merges_to_no_objects(shape):
+    labels, scores = merge_until(np.zeros(shape, dtype=np.float32), DEFAULT_THRESHOLDS)
+    assert labels.shape == shape and scores.size == 0
+
+
 def test_merge_until_is_a_prefix_of_merging_further():
     # Objects that entered at T or above do not depend on the thresholds below T, so
     # "merge until T" equals the full merge filtered to scores >= T (the adapter relies on it).
