@@ -18,6 +18,21 @@ def _fake_models_dir(tmp_path, payload=b"weights"):
     return models
 
 
+def _tiny_cellpose_folder(tmp_path):
+    """Cellpose's training layout with one 8x8 image and its mask: enough for train() to
+    reach its init checks."""
+    import numpy as np
+    import tifffile
+
+    native = tmp_path / "native"
+    native.mkdir()
+    tifffile.imwrite(native / "a.tif", np.zeros((8, 8), np.float32))
+    labels = np.zeros((8, 8), np.int32)
+    labels[2:5, 2:5] = 1
+    tifffile.imwrite(native / "a_masks.tif", labels)
+    return native
+
+
 def test_packaged_model_is_found_when_its_bytes_match(tmp_path):
     models = _fake_models_dir(tmp_path)
     assert defaults.packaged_model("cellpose", models) == models / "cellpose_default"
@@ -41,32 +56,15 @@ def test_cellpose_default_init_resolves_to_the_packaged_file(tmp_path, monkeypat
     models = _fake_models_dir(tmp_path)
     monkeypatch.setattr(defaults, "MODELS_DIR", models)
     adapter = CellposeAdapter(device="cpu")
-    native = tmp_path / "native"
-    native.mkdir()
-    # train() needs a native folder with masks; one tiny pair is enough to reach the init check
-    import numpy as np
-    import tifffile
-
-    tifffile.imwrite(native / "a.tif", np.zeros((8, 8), np.float32))
-    labels = np.zeros((8, 8), np.int32)
-    labels[2:5, 2:5] = 1
-    tifffile.imwrite(native / "a_masks.tif", labels)
+    native = _tiny_cellpose_folder(tmp_path)
     model = adapter.train(native, {"init": "default", "n_epochs": 0}, tmp_path / "train")
     assert model == models / "cellpose_default"
 
 
 def test_cellpose_untrained_scratch_model_is_a_user_error(tmp_path):
-    import numpy as np
-    import tifffile
-
     from lipobench.adapters.cellpose import CellposeAdapter
 
-    native = tmp_path / "native"
-    native.mkdir()
-    tifffile.imwrite(native / "a.tif", np.zeros((8, 8), np.float32))
-    labels = np.zeros((8, 8), np.int32)
-    labels[2:5, 2:5] = 1
-    tifffile.imwrite(native / "a_masks.tif", labels)
+    native = _tiny_cellpose_folder(tmp_path)
     with pytest.raises(UserError, match="n_epochs = 0"):
         CellposeAdapter(device="cpu").train(native, {"n_epochs": 0}, tmp_path / "train")
 

@@ -52,7 +52,11 @@ class Report(str, enum.Enum):
 
 
 class TruthShape(str, enum.Enum):
-    """The shape the truth is scored as (``--truth-shape``)."""
+    """The shape the truth is scored as (``--truth-shape``).
+
+    The values of :class:`lipobench.regions.RegionKind`, repeated so that the command line
+    starts without importing numpy.
+    """
 
     MASK = "mask"
     BOX = "box"

@@ -7,13 +7,8 @@ from pathlib import Path
 
 import typer
 
+from lipobench.adapters.device import Device
 from lipobench.cli._app import app
-
-
-class DeviceChoice(str, enum.Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
 
 
 class ToolChoice(str, enum.Enum):
@@ -23,7 +18,7 @@ class ToolChoice(str, enum.Enum):
 
 @app.command("train-defaults")
 def train_defaults_command(
-    device: DeviceChoice = typer.Option(DeviceChoice.auto, help="Where to train."),
+    device: Device = typer.Option(Device.AUTO, help="Where to train."),
     work_dir: Path = typer.Option(Path("lipobench-runs/train-defaults"),
                                   help="Synthetic data and training folders (reused)."),
     out: Path = typer.Option(None, help="Folder for the models and manifest.json "
