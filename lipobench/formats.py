@@ -16,8 +16,13 @@ Topaz      ``image_name x_coord y_coord [score]`` ``col = x + 0.5``, ``row = y +
            integer pixel indices, top-left        (the centre of pixel index i is i + 0.5)
 =========  =====================================  ==========================================
 
-crYOLO flips MRC images vertically when it reads them and does not flip PNG/TIFF, so for an
-MRC input its y counts rows from the bottom edge: pass ``flip_rows=cryolo_flips_rows(image)``.
+crYOLO's y counts from the bottom of the array crYOLO has read (1.9.9,
+``preprocessing.parse_annotation``: ``box_ymin = img_size[1] - (y + h)``; ``predict.rescale``:
+``y_ll = image_height - y * image_height - h / 2``), and crYOLO flips MRC arrays on reading
+(``imagereader.read_mrc``: ``np.flipud``) while TIFF, PNG and JPEG stay as they are. The two
+cancel for MRC: counted in the array lipobench reads (mrcfile's, unflipped), crYOLO's y is the
+row from the top for MRC input and from the bottom for TIFF/PNG/JPEG input. Pass
+``flip_rows=cryolo_flips_rows(image)`` for the file crYOLO reads.
 crYOLO and RELION coordinates are continuous (a box's corner, a box's centre); Topaz's are
 integer pixel indices, which is why only Topaz gets the half-pixel shift.
 
@@ -73,23 +78,29 @@ __all__ = [
 CBOX_COLUMNS = ("CoordinateX", "CoordinateY", "CoordinateZ", "Width", "Height", "Depth",
                 "EstWidth", "EstHeight", "Confidence", "NumBoxes", "Angle")
 
-_MRC_SUFFIXES = frozenset({".mrc", ".mrcs"})
+# The suffixes crYOLO 1.9.9 reads through imagereader.read_mrc, which flips rows.
+_CRYOLO_FLIPPED_ON_READ = frozenset({".mrc", ".mrcs", ".rec"})
 # Tokens STAR writers use for a missing value: pyStarDB and starfile write "<NA>".
 _STAR_MISSING = frozenset({"<NA>", "NA", "nan", "NaN", "None"})
 _TOPAZ_COLUMNS = ("image_name", "x_coord", "y_coord")
 
 
 def cryolo_flips_rows(image_path: str | os.PathLike) -> bool:
-    """Whether crYOLO's y for this image counts rows from the bottom edge.
+    """Whether crYOLO's y for this image counts rows from the bottom of lipobench's array.
 
-    crYOLO flips MRC images vertically when reading them, and leaves PNG, TIFF and JPEG as
-    they are; pass the result as ``flip_rows`` to the ``.box``, ``.cbox`` and ``.star``
-    functions.
+    True for TIFF, PNG and JPEG, which crYOLO reads as they are and whose y it counts from
+    the bottom edge; False for MRC, which crYOLO flips on reading, so that its bottom-up y is
+    the row from the top of the array mrcfile (and lipobench) reads. Pass the result as
+    ``flip_rows`` to the ``.box``, ``.cbox`` and ``.star`` functions for the image crYOLO was
+    given. Checked against crYOLO 1.9.9's own parser and writer in
+    ``tests/adapters/test_cryolo_real.py``.
 
     >>> cryolo_flips_rows("mic_001.MRC"), cryolo_flips_rows("mic_001.tif")
-    (True, False)
+    (False, True)
+    >>> cryolo_flips_rows("mic_001.jpg"), cryolo_flips_rows("mic_001.png")
+    (True, True)
     """
-    return Path(image_path).suffix.lower() in _MRC_SUFFIXES
+    return Path(image_path).suffix.lower() not in _CRYOLO_FLIPPED_ON_READ
 
 
 # ---------------------------------------------------------------------------- text helpers
@@ -186,7 +197,7 @@ def read_box(path: str | os.PathLike, *, image_shape, flip_rows: bool = False) -
     image_shape : (int, int)
         ``(rows, cols)`` of the micrograph the boxes belong to.
     flip_rows : bool
-        True when y counts rows from the bottom edge (crYOLO on MRC input, see
+        True when y counts rows from the bottom edge (crYOLO on TIFF, PNG or JPEG input, see
         :func:`cryolo_flips_rows`): ``row0 = rows - (y + h)``. Otherwise ``row0 = y``.
 
     Returns

@@ -206,17 +206,18 @@ def test_convert_writes_every_tool_and_reads_back(dataset, capsys):
 
     for name, truth in truths.items():
         centres = truth.centroids()
-        # crYOLO: squares of 16 around each centroid; MRC input, so rows count from the bottom
+        # crYOLO: squares of 16 around each centroid; MRC input, which crYOLO flips on
+        # reading, so its bottom-up y is our row from the top
         assert (outs["cryolo"] / "images" / f"{name}.mrc").read_bytes() == \
             (dataset / "images" / f"{name}.mrc").read_bytes()
         boxes = formats.read_box(outs["cryolo"] / "annotations" / f"{name}.box",
-                                 image_shape=SHAPE, flip_rows=True)
+                                 image_shape=SHAPE, flip_rows=False)
         np.testing.assert_allclose(boxes.boxes, np.column_stack([centres - 8, centres + 8]))
         raw = np.loadtxt(outs["cryolo"] / "annotations" / f"{name}.box", ndmin=2)
-        np.testing.assert_allclose(raw[:, 1], SHAPE[0] - (centres[:, 0] + 8))
+        np.testing.assert_allclose(raw[:, 1], centres[:, 0] - 8)
         # STAR: centroids
         star = formats.read_star_centres(outs["star"] / f"{name}.star", image_shape=SHAPE,
-                                         flip_rows=True)
+                                         flip_rows=False)
         np.testing.assert_allclose(star, centres, atol=1e-3)
         # Cellpose: image beside its _masks file
         image, _ = read_image(outs["cellpose"] / f"{name}.tif")
@@ -234,7 +235,7 @@ def test_convert_writes_every_tool_and_reads_back(dataset, capsys):
         [f"{n}.mrc" for n in sorted(truths)]
 
 
-def test_convert_tight_boxes_from_tiff_images_are_not_flipped(tmp_path, capsys):
+def test_convert_tight_boxes_from_tiff_images_count_rows_from_the_bottom(tmp_path, capsys):
     root = tmp_path / "tiffs"
     labels = _labels(0)
     write_tiff(root / "images" / "t.tif", np.zeros(SHAPE, np.float32))
@@ -245,7 +246,8 @@ def test_convert_tight_boxes_from_tiff_images_are_not_flipped(tmp_path, capsys):
     assert code == 0, err
     raw = np.loadtxt(tmp_path / "out" / "annotations" / "t.box", ndmin=2)
     tight = RegionSet.from_labels(labels).to_boxes().boxes
-    np.testing.assert_allclose(raw[:, :2], tight[:, [1, 0]])  # x = col0, y = row0
+    np.testing.assert_allclose(raw[:, 0], tight[:, 1])  # x = col0
+    np.testing.assert_allclose(raw[:, 1], SHAPE[0] - tight[:, 2])  # y = rows below the box
     np.testing.assert_allclose(raw[:, 2:4], tight[:, [3, 2]] - tight[:, [1, 0]])
 
 

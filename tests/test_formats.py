@@ -190,6 +190,9 @@ def _fraction_near_truth(regions: RegionSet, *, radius=27.0) -> float:
 
 @pytest.mark.parametrize("picker, flipped_min", [("cryolo", 0.8), ("topaz", 0.6)])
 def test_real_repic_box_files_match_annotations_only_with_row_flip(picker, flipped_min):
+    # REPIC ran crYOLO and Topaz on the MRC files, so their y is the row of mrcfile's array
+    # (cryolo_flips_rows("x.mrc") is False); the annotated JPG is that array upside down, so
+    # in the JPG's frame the rows flip once: what flip_rows=True reads.
     path = DATA / f"{MICROGRAPH}.{picker}.box"
     flipped = read_box(path, image_shape=FALCON_SHAPE, flip_rows=True)
     unflipped = read_box(path, image_shape=FALCON_SHAPE, flip_rows=False)
@@ -220,7 +223,7 @@ def test_cryolo19_cbox_fixture_table():
     assert all(dtype == np.float64 for dtype in table.dtypes)
 
 
-def test_cryolo19_cbox_fixture_regions_mrc_input():
+def test_cryolo19_cbox_fixture_regions_bottom_up_rows():
     path = DATA / "cryolo19_example.cbox"
     regions = read_cbox(path, image_shape=FALCON_SHAPE, flip_rows=True)
     assert regions.boxes[0].tolist() == [4096 - 2877 - 180, 1463, 4096 - 2877, 1463 + 180]
@@ -279,9 +282,10 @@ def test_empty_star_and_topaz_files_are_valid(tmp_path):
     assert read_topaz(empty, radius=2) == {}
 
 
-def test_cryolo_flips_rows_only_for_mrc():
-    assert cryolo_flips_rows("a/b.mrc") and cryolo_flips_rows(Path("x.MRCS"))
-    assert not any(cryolo_flips_rows(p) for p in ("a.tif", "a.tiff", "a.png", "a.jpg", "mrc"))
+def test_cryolo_rows_count_from_the_bottom_except_for_mrc():
+    # crYOLO flips MRC arrays on reading and counts y from the bottom: the two cancel for MRC.
+    assert not cryolo_flips_rows("a/b.mrc") and not cryolo_flips_rows(Path("x.MRCS"))
+    assert all(cryolo_flips_rows(p) for p in ("a.tif", "a.tiff", "a.png", "a.jpg", "a.JPEG"))
 
 
 # ---------------------------------------------------------------------------- bad input

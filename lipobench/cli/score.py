@@ -278,7 +278,8 @@ def score(
     image: str = typer.Option(None, "--image", metavar="NAME",
                               help="Topaz files: which image's picks to score."),
     flip_rows: bool = typer.Option(False, "--flip-rows", help=".box/.cbox/.star: y counts "
-                                   "from the bottom edge (crYOLO on MRC input)."),
+                                   "from the bottom edge (crYOLO's output for TIFF, PNG or "
+                                   "JPEG input; not for MRC, which crYOLO flips on reading)."),
 ) -> None:
     """Score one prediction file against one truth file: tp, fp, fn, precision, recall, F1
     (or, with --report, by particle size or over prediction scores)."""
