@@ -8,8 +8,11 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet uv
 
+# crYOLO lives in its own Python 3.7 environment (cached in ~/.local/share/lipobench/tools);
+# it is built when a Python 3.7 is found, and its tests skip with the hint where none is.
 setup: $(UV)
 	$(UV) sync --frozen
+	$(UV) run --frozen lipobench tools install cryolo --if-python-available
 
 demo: setup
 	$(UV) run --frozen lipobench run experiments/quick.toml

@@ -33,8 +33,10 @@ from pydantic import BaseModel, ValidationError
 from lipobench.errors import UserError
 from lipobench.micrograph import Micrograph
 from lipobench.regions import RegionKind, RegionSet
+from lipobench.toolenv import ToolEnvironment
 
-__all__ = ["Adapter", "Availability", "Stage", "Parameter", "ModelRef", "validate_parameters"]
+__all__ = ["Adapter", "Availability", "Stage", "Parameter", "ModelRef", "validate_parameters",
+           "schema_parameters"]
 
 #: A trained model: a file or folder inside the train workdir, or a name the tool ships.
 ModelRef = Path | str
@@ -76,6 +78,29 @@ def validate_parameters(adapter_name: str, model_cls: type[BaseModel],
         ) from None
 
 
+def schema_parameters(stages: Mapping[Stage, type[BaseModel]]) -> dict[str, Parameter]:
+    """:attr:`Adapter.parameters` derived from one pydantic model per stage.
+
+    Each field's default is its one-point grid and its description the help, so a parameter's
+    name, type, default and meaning are written once, in the model.
+
+    >>> from pydantic import BaseModel, Field
+    >>> class Select(BaseModel):
+    ...     confidence: float = Field(0.3, description="minimum confidence")
+    >>> schema_parameters({Stage.SELECT: Select})["confidence"]
+    Parameter(stage=<Stage.SELECT: 'select'>, grid=(0.3,), help='minimum confidence')
+    """
+    parameters = {}
+    for stage, model in stages.items():
+        for key, field in model.model_fields.items():
+            default = field.get_default(call_default_factory=True)
+            # Grids hold what an experiment file would write: an enum's value, not the member.
+            if isinstance(default, enum.Enum):
+                default = default.value
+            parameters[key] = Parameter(stage, (default,), field.description or "")
+    return parameters
+
+
 @dataclass(frozen=True)
 class Availability:
     """Whether an adapter can run here; if not, why and how to fix it."""
@@ -106,6 +131,13 @@ class Adapter(ABC):
     #: model); the runner then trains once for both, as the LipoPose study does.
     trains_as: ClassVar[str | None] = None
     parameters: ClassVar[Mapping[str, Parameter]] = {}
+    #: The environment of its own the tool needs, which ``lipobench tools install NAME``
+    #: builds (crYOLO: Python 3.7); None when the tool lives in lipobench's environment.
+    environment: ClassVar[ToolEnvironment | None] = None
+    #: Constructor options that name a program, or a folder of programs, the adapter runs
+    #: (crYOLO's ``bin_dir``). An experiment file may set them only when the user passes
+    #: ``--allow-tool-paths``: otherwise opening someone's experiment could run their code.
+    code_options: ClassVar[tuple[str, ...]] = ()
 
     # ---------------------------------------------------------------- discovery
     @abstractmethod
@@ -167,3 +199,11 @@ class Adapter(ABC):
     def select(self, regions: RegionSet, params: Mapping[str, Any]) -> RegionSet:
         """Apply SELECT-stage ``params`` to finished predictions; the default keeps all."""
         return regions
+
+    def model_info(self, model: ModelRef) -> dict[str, str]:
+        """Facts about a trained model a reader of the results must know (how it started).
+
+        Stored with the training in the cache and as ``model.<key>`` columns of the results;
+        the default says nothing.
+        """
+        return {}

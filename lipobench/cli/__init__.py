@@ -38,6 +38,7 @@ COMMAND_MODULES = (
     "score",
     "segment",
     "train_defaults",
+    "tools",
 )
 
 
