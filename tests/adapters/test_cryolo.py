@@ -1,8 +1,9 @@
 """The crYOLO adapter: lookup, file handling in crYOLO's real formats, and orchestration.
 
-crYOLO itself cannot run here (Python <= 3.8, TensorFlow 1.15). The orchestration runs
-against tests/adapters/fake_cryolo_for_tests/, a TEST DOUBLE of its two scripts that checks
-the configuration it is given and writes CBOX files in crYOLO 1.9's layout.
+The fast orchestration tests here run against tests/adapters/fake_cryolo_for_tests/, a TEST
+DOUBLE of crYOLO's two scripts that checks the configuration it is given and writes CBOX files
+in crYOLO 1.9's layout. The same paths run against the real crYOLO 1.9.9, and its row
+convention is checked with crYOLO's own parser and writer, in test_cryolo_real.py.
 """
 
 import json
@@ -17,7 +18,7 @@ import pytest
 from lipobench.adapters.cryolo import BIN_ENV, CryoloAdapter, find_cryolo, read_predictions
 from lipobench.cli import main
 from lipobench.errors import ToolFailedError, ToolUnavailableError, UserError
-from lipobench.formats import read_box, read_cbox
+from lipobench.formats import cryolo_flips_rows, read_box, read_cbox
 from lipobench.micrograph import Micrograph
 from lipobench.plugins import load_registry
 from lipobench.regions import RegionKind
@@ -26,8 +27,9 @@ from lipobench.testing import check_adapter, make_test_micrographs
 HERE = Path(__file__).parent
 FAKE = HERE / "fake_cryolo_for_tests"
 DATA = HERE / "data"
-REPIC = Path("/work/shared/reference/repic/Falcon_2012_06_12-14_33_35_0.cryolo.box")
-CENTRES = Path("/work/shared/reference/empiar10017/Falcon_2012_06_12-14_33_35_0.csv")
+# Vendored copies of ../shared/reference/{repic,empiar10017}/ (licences beside them).
+REPIC = HERE.parent / "data" / "formats" / "Falcon_2012_06_12-14_33_35_0.cryolo.box"
+CENTRES = HERE.parent / "data" / "formats" / "Falcon_2012_06_12-14_33_35_0.csv"
 FALCON_SHAPE = (4096, 4096)
 
 
@@ -60,7 +62,8 @@ def test_absent_cryolo_is_unavailable_with_reason_and_fix(no_cryolo):
     available = CryoloAdapter().availability()
     assert not available.ok
     assert "not on PATH" in available.reason and BIN_ENV in available.reason
-    assert "Python 3.8" in available.fix and BIN_ENV in available.fix
+    assert "lipobench tools install cryolo" in available.fix and "Python 3.7" in available.fix
+    assert BIN_ENV in available.fix
     assert "config.toml" in available.fix
 
 
@@ -118,15 +121,18 @@ def _nearest_distances(centres, truth):
     return d.min(axis=1)
 
 
-def test_real_cryolo_box_file_needs_row_flip_for_mrc_input():
+def test_real_cryolo_picks_on_mrc_land_on_the_jpg_annotations_after_one_flip():
+    # REPIC ran crYOLO on the MRC: by crYOLO's rule its y is then the row of mrcfile's array.
+    # CryoSegNet's JPG (where the centres were annotated) is that array upside down.
     truth = pd.read_csv(CENTRES)
     truth_rc = truth[["Y-Coordinate", "X-Coordinate"]].to_numpy(float)
-    flipped = read_box(REPIC, image_shape=FALCON_SHAPE, flip_rows=True)
-    plain = read_box(REPIC, image_shape=FALCON_SHAPE, flip_rows=False)
-    assert len(flipped) == 719 and flipped.scores is not None
-    near_flipped = (_nearest_distances(flipped.centroids(), truth_rc) < 27).mean()
-    near_plain = (_nearest_distances(plain.centroids(), truth_rc) < 27).mean()
-    assert near_flipped > 0.8 > 0.2 > near_plain
+    in_mrc = read_box(REPIC, image_shape=FALCON_SHAPE,
+                      flip_rows=cryolo_flips_rows("Falcon_2012_06_12-14_33_35_0.mrc"))
+    assert len(in_mrc) == 719 and in_mrc.scores is not None
+    in_jpg = in_mrc.centroids() * [-1, 1] + [FALCON_SHAPE[0], 0]
+    near_jpg = (_nearest_distances(in_jpg, truth_rc) < 27).mean()
+    near_mrc = (_nearest_distances(in_mrc.centroids(), truth_rc) < 27).mean()
+    assert near_jpg > 0.8 > 0.2 > near_mrc
 
 
 def test_cryolo19_cbox_fixture_matches_the_box_file_in_both_conventions():
@@ -139,7 +145,7 @@ def test_cryolo19_cbox_fixture_matches_the_box_file_in_both_conventions():
         assert np.allclose(from_cbox.scores, from_box.scores, atol=1e-6)
     first = read_cbox(DATA / "Falcon_2012_06_12-14_33_35_0.cbox", image_shape=FALCON_SHAPE,
                       flip_rows=True).boxes[0]
-    # x=2889, y=3885, 180 px: rows counted from the bottom edge of the 4096-row MRC.
+    # x=2889, y=3885, 180 px, read as rows counted from the bottom edge (TIFF/PNG/JPEG input).
     assert first.tolist() == [4096 - 3885 - 180, 2889, 4096 - 3885, 2889 + 180]
 
 
@@ -185,7 +191,10 @@ def test_train_writes_config_and_square_boxes_and_strips_pythonpath(fake_bin, tm
                      image_shape=(128, 128))
     assert len(boxes) > 0 and set(np.unique(boxes.boxes[:, 2] - boxes.boxes[:, 0])) == {24.0}
     log = (tmp_path / "train" / "cryolo_train.log").read_text()
-    assert "PYTHONPATH=<unset>" in log and "-w 5 -e 10" in log
+    assert "PYTHONPATH=<unset>" in log and "-w 5 -e 10 --seed 10 -nc" in log
+    # 128 px micrographs: the network input is 128, never crYOLO's upscaling 1024.
+    assert config["model"]["input_size"] == 128
+    assert config["other"]["log_path"] == str(tmp_path / "train" / "logs")
 
 
 def test_default_box_size_is_the_median_particle_side(fake_bin, tmp_path):
@@ -252,7 +261,7 @@ def test_training_needs_ground_truth(fake_bin, tmp_path):
 
 def test_conformance_with_the_fake(fake_bin, tmp_path):
     selected = check_adapter(CryoloAdapter(bin_dir=fake_bin), tmp_path)
-    # test_parameters keep the lowest confidence (0.1): both fixed picks survive.
+    # test_parameters keep confidence 0.1: both fixed picks (0.2 and 0.7) survive.
     assert [len(r) for r in selected] == [2, 2, 2]
 
 
@@ -262,7 +271,7 @@ def test_doctor_and_adapters_explain_missing_cryolo(no_cryolo, monkeypatch, caps
     assert main(["doctor", "cryolo"]) == 0
     out = capsys.readouterr().out
     assert "cryolo: unavailable" in out and "reason: crYOLO not found" in out
-    assert f"fix: install crYOLO" in out and "torch" in out
+    assert "fix: run `lipobench tools install cryolo`" in out and "torch" in out
     assert main(["adapters"]) == 0
     line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("cryolo"))
     assert line.split()[:4] == ["cryolo", "box", "lipobench", "0.1.0"]
@@ -283,3 +292,80 @@ def test_doctor_unknown_adapter_lists_known_ones(capsys):
     err = capsys.readouterr().err
     assert err.startswith("lipobench: error: unknown method 'cryollo'") and "cryolo" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- parameters (one schema)
+def test_parameters_come_from_the_schema_with_defaults_and_help():
+    params = CryoloAdapter.parameters
+    assert params["architecture"].grid == ("PhosaurusNet",)
+    assert params["input_size"].stage.value == "train" and "multiple of 32" in params["input_size"].help
+    assert params["confidence"].stage.value == "select"
+
+
+@pytest.mark.parametrize("params, key", [
+    ({"nb_epoch": -3}, "nb_epoch"),
+    ({"input_size": 100}, "input_size"),
+    ({"architecture": "ResNet"}, "architecture"),
+    ({"learning_rate": "fast"}, "learning_rate"),
+    ({"batch_size": 2.5}, "batch_size"),
+    ({"epochs": 3}, "epochs"),
+])
+def test_bad_train_parameters_are_one_user_error_naming_the_key(fake_bin, tmp_path, params, key):
+    adapter = CryoloAdapter(bin_dir=fake_bin)
+    native = adapter.to_native(_micrographs(), tmp_path / "native")
+    with pytest.raises(UserError, match=f"cryolo train parameter '{key}'"):
+        adapter.train(native, params, tmp_path / "train")
+    assert not (tmp_path / "train").exists()
+
+
+def test_starting_weights_must_be_an_h5_file(fake_bin, tmp_path):
+    adapter = CryoloAdapter(bin_dir=fake_bin)
+    native = adapter.to_native(_micrographs(), tmp_path / "native")
+    with pytest.raises(UserError, match=r"pretrained_weights .*missing\.h5: not an \.h5 model"):
+        adapter.train(native, {"pretrained_weights": str(tmp_path / "missing.h5")},
+                      tmp_path / "train")
+    with pytest.raises(UserError, match="fine_tune = true needs pretrained_weights"):
+        adapter.train(native, {"fine_tune": True}, tmp_path / "train")
+    start = tmp_path / "general.h5"
+    start.write_text("weights")
+    adapter.train(native, {"pretrained_weights": str(start), "fine_tune": True},
+                  tmp_path / "train")
+    config = json.loads((tmp_path / "train" / "config.json").read_text())
+    assert config["train"]["pretrained_weights"] == str(start)
+    assert "--fine_tune" in (tmp_path / "train" / "cryolo_train.log").read_text()
+    assert adapter.model_info(tmp_path / "train" / "cryolo_model.h5")["init"] == \
+        "weights general.h5"
+
+
+def test_prediction_writes_its_own_config_and_only_into_its_workdir(fake_bin, tmp_path):
+    adapter, model = _trained(fake_bin, tmp_path, box_size=20)
+    before = sorted(p.relative_to(tmp_path / "train") for p in (tmp_path / "train").rglob("*"))
+    adapter.predict(model, _micrographs(), {}, tmp_path / "predict")
+    config = json.loads((tmp_path / "predict" / "config.json").read_text())
+    assert config["model"]["filter"] == [0.1, str(tmp_path / "predict" / "filtered")]
+    assert config["other"]["log_path"] == str(tmp_path / "predict" / "logs")
+    assert "train" not in config
+    assert f"-c {tmp_path / 'predict' / 'config.json'}" in \
+        (tmp_path / "predict" / "cryolo_predict.log").read_text()
+    after = sorted(p.relative_to(tmp_path / "train") for p in (tmp_path / "train").rglob("*"))
+    assert after == before
+
+
+def test_train_defaults_for_cryolo_without_cryolo_is_one_line_before_any_work(no_cryolo,
+                                                                               capsys):
+    from lipobench.testing import assert_user_error, run_cli
+
+    code, _, err = run_cli(["train-defaults", "--tool", "cryolo", "--work-dir",
+                            no_cryolo / "work", "--out", no_cryolo / "models"], capsys)
+    assert_user_error(code, err, "--tool cryolo: crYOLO not found")
+    assert "lipobench tools install cryolo" in err
+    assert not (no_cryolo / "work").exists() and not (no_cryolo / "models").exists()
+
+
+def test_default_starting_weights_without_a_trained_default_say_how_to_make_one(
+        fake_bin, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIPOBENCH_USER_MODELS_DIR", str(tmp_path / "none"))
+    adapter = CryoloAdapter(bin_dir=fake_bin)
+    native = adapter.to_native(_micrographs(), tmp_path / "native")
+    with pytest.raises(ToolUnavailableError, match="no default cryolo model .*train-defaults"):
+        adapter.train(native, {"pretrained_weights": "default"}, tmp_path / "train")

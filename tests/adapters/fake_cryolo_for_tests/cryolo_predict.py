@@ -3,7 +3,9 @@
 
 For every image in -i it writes CBOX/<name>.cbox in crYOLO 1.9's layout (as pyStarDB writes
 it) with two fixed picks, centres (row, col) = (32, 40) at confidence 0.2 and (80, 90) at 0.7,
-in crYOLO's own frame: lower-left corner, y counted from the bottom edge for MRC input.
+in crYOLO's own frame: lower-left corner, y counted from the bottom of the array crYOLO reads,
+which for MRC input (flipped on reading) is the top of mrcfile's array. The real crYOLO's
+convention is checked in tests/adapters/test_cryolo_real.py; this double only mirrors it.
 FAKE_CRYOLO_CRASH=1 fails; FAKE_CRYOLO_MALFORMED=1 writes a broken line into each file;
 FAKE_CRYOLO_SKIP=name leaves out that image's file.
 """
@@ -68,7 +70,7 @@ for folder in args.input:
             if confidence < args.threshold:
                 continue
             # crYOLO flips MRC images on reading; the fake test images are 128 rows high.
-            y = (128 - row if ext.lower() == ".mrc" else row) - box / 2
+            y = (row if ext.lower() == ".mrc" else 128 - row) - box / 2
             x = col - box / 2
             rows.append(f"{x:.6f}\t{y:.6f}\t<NA>\t{box}\t{box}\t<NA>\t{box - 4}\t{box - 4}\t"
                         f"{confidence:.6f}\t<NA>\t<NA>")

@@ -15,6 +15,8 @@ parser.add_argument("-w", "--warm_up", type=int, required=True)
 parser.add_argument("-e", "--early", type=int, default=10)
 parser.add_argument("-g", "--gpu", nargs="+")
 parser.add_argument("-nc", "--num_cpu", type=int)
+parser.add_argument("--seed", type=int, default=10)
+parser.add_argument("--fine_tune", action="store_true")
 args = parser.parse_args()
 
 print("fake cryolo_train.py", " ".join(sys.argv[1:]))
@@ -28,7 +30,7 @@ with open(args.conf) as handle:
     config = json.load(handle)
 model, train = config["model"], config["train"]
 assert model["architecture"] == "PhosaurusNet", model
-assert model["input_size"] == 1024 and len(model["anchors"]) == 2, model
+assert model["input_size"] % 32 == 0 and len(model["anchors"]) == 2, model
 images = sorted(os.listdir(train["train_image_folder"]))
 boxes = sorted(os.listdir(train["train_annot_folder"]))
 assert images and all(name.endswith(".tif") for name in images), images
