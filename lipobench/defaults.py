@@ -26,12 +26,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lipobench.adapters.cryolo import CryoloTrainParams
 from lipobench.errors import ToolUnavailableError
 from lipobench.fsutil import atomic_path, atomic_write_text
 
 __all__ = [
     "MODELS_DIR",
     "DefaultsRecipe",
+    "CryoloRecipe",
+    "user_models_dir",
     "packaged_model",
     "read_manifest",
     "train_defaults",
@@ -43,6 +46,8 @@ MODELS_DIR = Path(__file__).parent / "models"
 #: Environment variable naming another folder of default models (same layout and manifest).
 MODELS_DIR_ENV = "LIPOBENCH_MODELS_DIR"
 MANIFEST_NAME = "manifest.json"
+#: Environment variable naming the folder of default models trained on this machine only.
+USER_MODELS_DIR_ENV = "LIPOBENCH_USER_MODELS_DIR"
 _TRAIN_DEFAULTS_FIX = "run `lipobench train-defaults` (see README, 'Default models')"
 
 
@@ -75,6 +80,21 @@ class TopazRecipe(BaseModel):
     minibatch_size: int = Field(64, ge=1)
 
 
+class CryoloRecipe(BaseModel):
+    """How the default crYOLO model is trained: the adapter's own TRAIN schema, longer.
+
+    Its model file (about 200 MB for PhosaurusNet) does not belong in the repository: it goes
+    to :func:`user_models_dir`, and ``pretrained_weights = "default"`` starts from it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    train: CryoloTrainParams = CryoloTrainParams(nb_epoch=30, warmup=3, early_stop=10,
+                                                 train_times=5)
+    #: Validation keeps boxes of at least this confidence.
+    confidence: float = Field(0.3, ge=0, le=1)
+
+
 class LipoPoseValidation(BaseModel):
     """How the LipoPose pipeline is run on the held-out split with the default Cellpose model."""
 
@@ -96,6 +116,7 @@ class DefaultsRecipe(BaseModel):
     cellpose: CellposeRecipe = CellposeRecipe()
     lipopose: LipoPoseValidation = LipoPoseValidation()
     topaz: TopazRecipe = TopazRecipe()
+    cryolo: CryoloRecipe = CryoloRecipe()
 
 
 def sha256_of(path: Path) -> str:
@@ -105,6 +126,16 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def user_models_dir() -> Path:
+    """Default models too large for the repository (crYOLO's): ``$LIPOBENCH_USER_MODELS_DIR``,
+    else ``~/.local/share/lipobench/models``; same layout and manifest as :data:`MODELS_DIR`.
+    """
+    if os.environ.get(USER_MODELS_DIR_ENV):
+        return Path(os.environ[USER_MODELS_DIR_ENV]).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "lipobench" / "models"
 
 
 def _models_dir(models_dir: Path | None) -> Path:
@@ -214,6 +245,26 @@ def _validate_topaz(model, test_set, recipe: DefaultsRecipe, device: str, work_d
                      scoring_shape=lambda truth: truth.to_circles())
 
 
+def _validate_cryolo(model, test_set, recipe: DefaultsRecipe, work_dir: Path):
+    """crYOLO's boxes against tight boxes, beside random boxes of the same count and size."""
+    from lipobench.adapters.cryolo import CryoloAdapter
+    from lipobench.metrics.chance import chance_counts
+
+    adapter = CryoloAdapter()
+    select = {"confidence": recipe.cryolo.confidence}
+    scores = _validate(adapter, model, test_set, work_dir / "cryolo" / "val",
+                       select_params=select, scoring_shape=lambda truth: truth.to_boxes())
+    box_size = float(json.loads((Path(model).parent / "training.json").read_text())["box_size"])
+    predictions = adapter.predict(model, test_set, {}, work_dir / "cryolo" / "val")
+    chance_tp = sum(chance_counts(m.truth, len(adapter.select(p, select)), box_size)[0]
+                    for m, p in zip(test_set, predictions))
+    n_pred = scores["tp"] + scores["fp"]
+    n_true = scores["tp"] + scores["fn"]
+    scores["chance_precision"] = round(chance_tp / n_pred, 4) if n_pred else 1.0
+    scores["chance_recall"] = round(chance_tp / n_true, 4) if n_true else 1.0
+    return scores
+
+
 def validate_defaults(
     *,
     device: str = "auto",
@@ -228,14 +279,28 @@ def validate_defaults(
     """
     from lipobench.adapters.topaz import TopazAdapter
 
+    report = {}
+    work_dir = Path(work_dir)
+    if "cryolo" in tools:
+        manifest = read_manifest(user_models_dir())
+        if "cryolo" not in manifest["models"]:
+            raise ToolUnavailableError(f"no default cryolo model in {user_models_dir()}: run "
+                                       "`lipobench train-defaults --tool cryolo`")
+        recipe = DefaultsRecipe.model_validate(manifest["recipe"])
+        test_set = _recipe_dataset(recipe, work_dir, log)
+        test_set = test_set.micrographs(test_set.split["test"])
+        report["cryolo"] = {
+            "now": _validate_cryolo(packaged_model("cryolo", user_models_dir()), test_set,
+                                    recipe, work_dir / "validate"),
+            "manifest": manifest["models"]["cryolo"]["validation_iou_0.5"]}
+        if set(tools) == {"cryolo"}:
+            return report
     manifest = read_manifest()
     if not manifest["models"]:
         raise ToolUnavailableError(f"no default models to validate: {_TRAIN_DEFAULTS_FIX}")
     recipe = DefaultsRecipe.model_validate(manifest["recipe"])
-    work_dir = Path(work_dir)
     test_set = _recipe_dataset(recipe, work_dir, log)
     test_set = test_set.micrographs(test_set.split["test"])
-    report = {}
     if "cellpose" in tools:
         entry = manifest["models"]["cellpose"]
         cellpose, lipopose = _validate_cellpose(packaged_model("cellpose"), test_set, recipe,
@@ -352,5 +417,27 @@ def train_defaults(
             "validation_iou_0.5": scores,
         }
         log(f"topaz validation: {scores}")
+        atomic_write_text(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+
+    if "cryolo" in tools:
+        from lipobench.adapters.cryolo import CryoloAdapter
+
+        adapter = CryoloAdapter()
+        native = adapter.to_native(train_set, work_dir / "cryolo")
+        params = recipe.cryolo.train.model_dump(mode="json")
+        model, seconds = _train_once(adapter, native, params, work_dir / "cryolo" / "train",
+                                     log=log)
+        log(f"cryolo trained in {seconds:.0f} s; validating on {len(test_set)} test images")
+        scores = _validate_cryolo(model, test_set, recipe, work_dir)
+        target = out_dir / "cryolo_default.h5"
+        with atomic_path(target) as tmp:
+            shutil.copyfile(model, tmp)
+        manifest["models"]["cryolo"] = {
+            "file": target.name, "sha256": sha256_of(target), "command": command,
+            **adapter.model_info(model), "validation_confidence": recipe.cryolo.confidence,
+            "train_seconds": round(seconds, 1), "device": _device_name("cpu"),
+            "validation_iou_0.5": scores,
+        }
+        log(f"cryolo validation: {scores}")
         atomic_write_text(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
     return manifest
