@@ -31,12 +31,13 @@ import os
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
 
 from lipobench.errors import UserError
-from lipobench.fsutil import atomic_dir, atomic_write_text
+from lipobench.fsutil import atomic_dir, atomic_write_text, check_name
 from lipobench.imageio import (
     IMAGE_SUFFIXES,
     read_cellpose_seg,
@@ -86,12 +87,15 @@ class DatasetSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(None, description="Defaults to the folder's name.")
-    pixel_size_nm: float | None = Field(
-        None, gt=0, description="Overrides MRC headers; unknown when absent and not in a header.")
+    # Strict and finite: "0.888" is a string, not a pixel size, and 1e308 nm overflows.
+    pixel_size_nm: Annotated[float, Strict()] | None = Field(
+        None, gt=0, le=1000, allow_inf_nan=False,
+        description="Overrides MRC headers; unknown when absent and not in a header.")
     images: str = Field("images", description="Image folder, relative to dataset.toml.")
     masks: str | None = Field(None, description="Mask folder; absent for an unlabelled dataset.")
     mask_format: MaskFormat = MaskFormat.LABELS
-    trust_pickles: bool = Field(
+    # Strict: only a TOML true unlocks pickles, never "yes" or 1.
+    trust_pickles: Annotated[bool, Strict()] = Field(
         False, description="Must be true to load Cellpose _seg.npy files, which are pickles.")
 
 
@@ -234,6 +238,7 @@ class Dataset:
         for path in _visible_files(self.image_dir):
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
+            check_name(path.stem, where=str(path), what="micrograph")
             if path.stem in images:
                 raise UserError(f"{path}: two images named {path.stem!r} ({images[path.stem].name}"
                                 f" and {path.name}); keep one file per image name")
@@ -279,11 +284,17 @@ class Dataset:
         if split is None:
             return {"all": list(self.names)}
         out = {}
+        seen: dict[str, str] = {}
         for key, names in split.model_dump().items():
             for name in names:
                 if name not in self._images:
                     raise UserError(f"{self._where()}: [split] {key} names {name!r}, which is "
                                     f"not an image in {self.image_dir}; fix the name")
+                if name in seen:
+                    where = "twice" if seen[name] == key else f"in {seen[name]} and {key}"
+                    raise UserError(f"{self._where()}: [split] {key}: image {name!r} is listed "
+                                    f"{where}; keep each image in one split, once")
+                seen[name] = key
             if names:
                 out[key] = list(names)
         return out

@@ -28,3 +28,34 @@ class ToolFailedError(RuntimeError):
     def __init__(self, message: str, *, log_path=None):
         super().__init__(message)
         self.log_path = log_path
+
+
+EXIT_INTERRUPTED = 130
+
+
+class Interrupted(BaseException):
+    """The user pressed Ctrl-C (SIGINT); the message says what finished and how to resume.
+
+    A BaseException and not a KeyboardInterrupt: tools and libraries that catch
+    KeyboardInterrupt (or Exception) and turn it into their own error never see it, so an
+    interrupt is never recorded as a failed configuration.
+    """
+
+
+_interrupt_requested = False
+
+
+def request_interrupt() -> None:
+    """Note that the user asked to stop (called by the command line's SIGINT handler)."""
+    global _interrupt_requested
+    _interrupt_requested = True
+
+
+def clear_interrupt() -> None:
+    global _interrupt_requested
+    _interrupt_requested = False
+
+
+def interrupt_requested() -> bool:
+    """Whether Ctrl-C was pressed: a task failing after it failed because of it."""
+    return _interrupt_requested

@@ -55,6 +55,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    Strict,
     Tag,
     ValidationError,
     model_validator,
@@ -63,6 +64,7 @@ from pydantic_core import PydanticCustomError
 
 from lipobench.cache import canonical_json, sha256_key
 from lipobench.errors import UserError
+from lipobench.fsutil import check_name
 
 __all__ = [
     "Quantity",
@@ -88,6 +90,13 @@ __all__ = [
 
 #: The paper's COCO-style thresholds, 0.50 to 0.95 in steps of 0.05.
 DEFAULT_IOU_THRESHOLDS = tuple(round(0.5 + 0.05 * k, 2) for k in range(10))
+
+
+#: TOML values keep their type: a string is never read as a number, nor 1 or "yes" as true,
+#: and inf and nan are no numbers here.
+StrictInt = Annotated[int, Strict()]
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+StrictBool = Annotated[bool, Strict()]
 
 
 class Quantity(str, enum.Enum):
@@ -151,9 +160,9 @@ class Derived(_Strict):
 
     derive: Quantity
     statistic: Statistic = Statistic.MEDIAN
-    q: float | None = Field(default=None, ge=0.0, le=1.0)
-    scale: float = Field(default=1.0, gt=0.0)
-    round_to_int: bool = False
+    q: Number | None = Field(default=None, ge=0.0, le=1.0)
+    scale: Number = Field(default=1.0, gt=0.0)
+    round_to_int: StrictBool = False
 
     @model_validator(mode="after")
     def _q_with_quantile(self) -> Derived:
@@ -193,6 +202,9 @@ class Derived(_Strict):
 
 
 def _literal(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PydanticCustomError("parameter_value", "{got} is not a usable number; give a "
+                                  "finite value", {"got": value})
     if isinstance(value, (bool, int, float, str)):
         return value
     raise PydanticCustomError(
@@ -227,12 +239,12 @@ class SyntheticSource(_Strict):
     """A dataset drawn by :func:`lipobench.synth.make_dataset` (cached under the output)."""
 
     preset: str = "quick"
-    seed: int = 0
-    n_images: int | None = Field(default=None, ge=2)
-    size: int | None = Field(default=None, ge=16)
-    pixel_size_nm: float | None = Field(default=None, gt=0.0)
-    binning: int | None = Field(default=None, ge=1)
-    count: float | None = Field(default=None, ge=0.0)
+    seed: StrictInt = 0
+    n_images: StrictInt | None = Field(default=None, ge=2)
+    size: StrictInt | None = Field(default=None, ge=16)
+    pixel_size_nm: Number | None = Field(default=None, gt=0.0, le=1000.0)
+    binning: StrictInt | None = Field(default=None, ge=1)
+    count: Number | None = Field(default=None, ge=0.0)
 
 
 class DatasetConfig(_Strict):
@@ -260,8 +272,8 @@ class KFoldSplit(_Strict):
     """k-fold cross-validation over every image of the dataset, shuffled with ``seed``."""
 
     mode: Literal["kfold"]
-    k: int = Field(ge=2)
-    seed: int = 0
+    k: StrictInt = Field(ge=2)
+    seed: StrictInt = 0
 
 
 SplitConfig = Annotated[Union[DatasetSplit, KFoldSplit], Field(discriminator="mode")]
@@ -278,7 +290,7 @@ class ExecutorConfig(_Strict):
     """The executor; ``workers`` starts a LocalCluster, ``scheduler`` joins an existing one."""
 
     kind: ExecutorKind = ExecutorKind.LOCAL
-    workers: int = Field(default=2, ge=1)
+    workers: StrictInt = Field(default=2, ge=1)
     scheduler: str | None = None
 
 
@@ -304,7 +316,7 @@ class Experiment(_Strict):
 
     name: str | None = None
     output: Path | None = None
-    iou_thresholds: list[Annotated[float, Field(ge=0.0, lt=1.0)]] = Field(
+    iou_thresholds: list[Annotated[Number, Field(ge=0.0, lt=1.0)]] = Field(
         default_factory=lambda: list(DEFAULT_IOU_THRESHOLDS), min_length=1)
     dataset: DatasetConfig
     split: SplitConfig = Field(default_factory=DatasetSplit)
@@ -381,11 +393,13 @@ def parse_experiment(data: Mapping[str, Any], *, source: Path | str = "experimen
     return experiment
 
 
-def load_experiment(path: str | Path, registry=None, *, only: Sequence[str] | None = None
-                    ) -> Experiment:
+def load_experiment(path: str | Path, registry=None, *, only: Sequence[str] | None = None,
+                    allow_tool_paths: bool = False) -> Experiment:
     """Read, validate and (given a registry) check an experiment file before any work.
 
-    ``only`` keeps just the named methods (table names). Raises :class:`UserError`.
+    ``only`` keeps just the named methods (table names). ``allow_tool_paths`` accepts tool
+    options that name programs to run (see :func:`check_experiment`). Raises
+    :class:`UserError`.
     """
     path = Path(path)
     try:
@@ -409,7 +423,7 @@ def load_experiment(path: str | Path, registry=None, *, only: Sequence[str] | No
         experiment = experiment.model_copy(
             update={"methods": {k: v for k, v in experiment.methods.items() if k in only}})
     if registry is not None:
-        check_experiment(experiment, registry)
+        check_experiment(experiment, registry, allow_tool_paths=allow_tool_paths)
     return experiment
 
 
@@ -451,17 +465,34 @@ def _type_names(kinds: set[type]) -> str:
     return " or ".join(sorted(names[k] for k in kinds))
 
 
-def check_experiment(experiment: Experiment, registry) -> None:
-    """Check methods, parameters, grids and tool options against the installed adapters.
+def check_experiment(experiment: Experiment, registry, *, allow_tool_paths: bool = False
+                     ) -> None:
+    """Check names, methods, parameters, grids and tool options against the installed adapters.
+
+    A tool option that names a program to run (an adapter's ``code_options``, such as
+    crYOLO's ``bin_dir``) makes the experiment file code: it is refused unless
+    ``allow_tool_paths`` (``lipobench run --allow-tool-paths``); otherwise such locations come
+    only from the user's own configuration or environment.
 
     Raises one :class:`UserError` naming the file and key of the first mistake; nothing is
     read or written.
     """
     where = _where(experiment.source or "experiment")
+    if experiment.name is not None:
+        check_name(experiment.name, where=f"{where}: name", what="experiment")
+    for label in experiment.methods:
+        check_name(label, where=f"{where}: methods.{label}", what="method")
     for tool, options in experiment.tools.items():
         if tool not in registry:
             raise UserError(f"{where}: tools.{tool}: unknown method; known: "
                             f"{', '.join(registry.names())}")
+        code_options = getattr(registry.entry(tool).adapter_cls, "code_options", ())
+        named = [key for key in options if key in code_options]
+        if named and not allow_tool_paths:
+            raise UserError(f"{where}: tools.{tool}.{named[0]}: names programs that lipobench "
+                            "would run, so this experiment file is code; set it in "
+                            "~/.config/lipobench/config.toml or the environment instead, or "
+                            "pass --allow-tool-paths if you trust this file")
         try:
             registry.get(tool, **options)
         except UserError as exc:

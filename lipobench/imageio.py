@@ -102,6 +102,9 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, float | None]:
     else:
         data, pixel_size_nm = _read_cv2(path), None
     image = _as_grey_2d(path, data)
+    if image.size == 0:
+        raise UserError(f"{path}: the image has no pixels ({image.shape[0]} x "
+                        f"{image.shape[1]}); re-export the micrograph")
     if not np.issubdtype(image.dtype, np.number) or np.iscomplexobj(image):
         raise UserError(f"{path}: pixels of type {image.dtype} are not real numbers; "
                         "save the micrograph as real-valued (float32 or integer)")

@@ -1,19 +1,36 @@
 """Command line entry point: ``lipobench COMMAND ...``.
 
 Each command lives in its own module under ``lipobench.cli`` and registers itself on the shared
-typer app when imported. :func:`main` turns a :class:`~lipobench.errors.UserError` into one line
-on stderr and exit code 2, never a traceback.
+typer app when imported. :func:`main` is the one boundary between the user and the code:
+
+- a :class:`~lipobench.errors.UserError`, a usage error or a file-system error (missing,
+  not a folder, read-only, disk full, permission) becomes one line on stderr and exit code 2;
+- Ctrl-C becomes one line and exit code 130 (:class:`~lipobench.errors.Interrupted`);
+- warnings and log records of libraries are held back while the command runs, dropped when
+  it ends in an error (so the error is the only line) and printed after it otherwise.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
+import signal
 import sys
+import threading
+import warnings
 
 import click
 
 from lipobench.cli._app import app
-from lipobench.errors import EXIT_USER_ERROR, UserError
+from lipobench.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_USER_ERROR,
+    Interrupted,
+    UserError,
+    clear_interrupt,
+    request_interrupt,
+)
 
 # typer >= 0.20 parses with its own vendored copy of click (typer._click) and raises
 # typer.Exit/typer.Abort; catch those as well as click's, or a usage error is a traceback.
@@ -53,24 +70,98 @@ def fail(message: str) -> None:
     sys.exit(EXIT_USER_ERROR)
 
 
+class _HeldRecords(logging.Handler):
+    """Keeps library log records (roifile warns through logging) until the command ends."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def _sigint_raises_interrupted():
+    """Ctrl-C raises Interrupted (not KeyboardInterrupt) in the main thread while we run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        request_interrupt()
+        raise Interrupted("interrupted")
+
+    clear_interrupt()
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        clear_interrupt()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     _load_commands()
+    held = _HeldRecords()
+    root = logging.getLogger()
+    root.addHandler(held)
+    failed = True
+    try:
+        with warnings.catch_warnings(record=True) as caught, _sigint_raises_interrupted():
+            code = _run(argv)
+            failed = code in (EXIT_USER_ERROR, EXIT_INTERRUPTED)
+    finally:
+        root.removeHandler(held)
+    if not failed:
+        # After the command's own output, so they never stand in front of a result or error.
+        for item in caught:
+            click.echo(f"lipobench: warning: {item.category.__name__}: {item.message}",
+                       err=True)
+        for record in held.records:
+            click.echo(f"lipobench: warning: {record.name}: {record.getMessage()}", err=True)
+    if code == EXIT_USER_ERROR:
+        sys.exit(code)  # as click does, so callers of main() see a SystemExit(2)
+    return code
+
+
+def _run(argv) -> int:
     try:
         result = app(args=argv, standalone_mode=False, prog_name="lipobench")
     except UserError as exc:
-        fail(str(exc).replace("\n", " "))
-    except _ABORTS:
-        click.echo("lipobench: aborted", err=True)
-        return 130
+        return _print_error(str(exc))
+    except Interrupted as exc:
+        message = str(exc)
+        click.echo("lipobench: " + (message if message.startswith("interrupted")
+                                    else f"interrupted: {message}"), err=True)
+        return EXIT_INTERRUPTED
+    except _ABORTS as exc:
+        if isinstance(exc.__context__, EOFError):  # click turns an EOFError into Abort too
+            return _print_error(f"a file ended too early ({exc.__context__}); check the input "
+                                "files")
+        click.echo("lipobench: interrupted", err=True)
+        return EXIT_INTERRUPTED
     except _USAGE_ERRORS as exc:
         message = exc.format_message().replace("\n", " ")
         if not message.strip():  # `lipobench` alone: the help is already printed
             return EXIT_USER_ERROR
-        fail(message)
+        return _print_error(message)
     except _EXITS as exc:
         return exc.exit_code
+    except BrokenPipeError:  # `lipobench ... | head`: the reader has all it wanted
+        return 0
+    except OSError as exc:  # a file system refusing a write or a read is the user's to fix
+        from lipobench.fsutil import os_error_message
+
+        return _print_error(os_error_message(exc))
     return result if isinstance(result, int) else 0
+
+
+def _print_error(message: str) -> int:
+    click.echo(f"lipobench: error: {message.replace(chr(10), ' ').replace(chr(13), ' ')}",
+               err=True)
+    return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

@@ -61,6 +61,10 @@ def _check_out(out: Path, dataset_root: Path, overwrite: bool) -> None:
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise UserError(f"{out}: folder exists and is not empty; choose a new folder or pass "
                         "--overwrite to replace it")
+    from lipobench.fsutil import check_output_dir
+
+    # OUT is written by renaming a folder made beside it: its parent must be writable.
+    check_output_dir(out.parent if out.parent != out else out, key="OUT")
 
 
 def convert_dataset(dataset, target: ConvertTarget, out: Path, *, box_size: float | None = None,

@@ -25,10 +25,14 @@ def plot_command(
     from lipobench.figures import PlotFormat, make_plots
     from lipobench.plugins import load_registry
 
+    from lipobench.fsutil import check_output_dir
+
     try:
         chosen = PlotFormat(fmt)
     except ValueError:
         raise UserError(f"--format {fmt}: unknown format; use png, svg or both") from None
+    if out is not None or results.is_dir():
+        check_output_dir(out if out is not None else results / "plots", key="--out")
     written, notes = make_plots(results, out=out, formats=chosen, registry=load_registry())
     for note in notes:
         typer.echo(f"note: {note}", err=True)

@@ -35,8 +35,11 @@ def _read_micrographs(paths: list[Path], pixel_size_nm: float | None):
     from lipobench.imageio import read_image
     from lipobench.micrograph import Micrograph
 
+    from lipobench.fsutil import check_name
+
     micrographs, seen = [], {}
     for path in paths:
+        check_name(path.stem, where=str(path), what="micrograph")
         if path.stem in seen:
             raise UserError(f"{path}: has the same name as {seen[path.stem]}; outputs are "
                             "named by file stem, so rename one of them")
@@ -137,6 +140,14 @@ def segment_command(
     if confidence_method is ConfidenceMethod.SLIDING_WINDOW and window is None:
         raise UserError("--window: --confidence sliding_window needs --window K, the number "
                         "of consecutive diameters per window")
+    if window is not None and confidence_method is not ConfidenceMethod.SLIDING_WINDOW:
+        raise UserError(f"--window {window}: only used with --confidence sliding_window; "
+                        "add that or drop --window")
+    if window is not None and window < 1:
+        raise UserError(f"--window {window}: must be at least 1 diameter")
+    from lipobench.adapters.device import Device, resolve_torch_device
+
+    chosen_device = as_choice(Device, device, "--device")
     if pixel_size_nm is not None and not pixel_size_nm > 0:
         raise UserError(f"--pixel-size-nm {pixel_size_nm:g} must be positive")
     if str(model) == "default":
@@ -147,10 +158,13 @@ def segment_command(
         raise UserError(f"--model {model}: no such model file; give a Cellpose model trained "
                         "with lipobench (train/.../cellpose_model) or by Cellpose, or "
                         "'default' for the model lipobench ships")
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder; give a folder path")
+    from lipobench.fsutil import check_output_dir
+
+    check_output_dir(out, key="--out")
     span = parse_diameter_range(diameters) if diameters is not None else None
     images = _read_micrographs(list(micrographs), pixel_size_nm)
+    if chosen_device is Device.CUDA:
+        resolve_torch_device(chosen_device)  # no GPU: say so before the first Cellpose run
     if span is not None:
         for micrograph in images:
             span.check_fits(micrograph.shape, where=f"--diameters for {micrograph.path}")
@@ -159,7 +173,7 @@ def segment_command(
         diameter_step=span.step if span else 5.0, confidence=confidence_method,
         window=window, merge=merge_method)
 
-    adapter = LipoPoseAdapter(device=device)
+    adapter = LipoPoseAdapter(device=chosen_device.value)
     workdir = out / ".lipopose-cache" / _model_fingerprint(model)
     used, per_image = adapter.masks_at_diameters(model, images, params, workdir)
     rows = []
