@@ -658,10 +658,19 @@ def _save_labels(path: Path, labels: np.ndarray) -> None:
 
 
 def _load_labels(path: Path) -> np.ndarray | None:
+    import warnings
+    import zipfile
+
     if not path.is_file():
         return None
-    with np.load(path) as data:
-        return data["labels"]
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return data["labels"]
+    except (ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        # A damaged cached mask (truncated, emptied, garbage) is a cache miss, not a failure
+        # on every rerun: say so and let the caller run Cellpose again for it.
+        warnings.warn(f"{path}: damaged cached masks; recomputing them", stacklevel=2)
+        return None
 
 
 def _build_parameters() -> dict[str, Parameter]:

@@ -419,11 +419,30 @@ def _read_model_ref(model: ModelRef) -> tuple[str, int]:
         except (ValueError, KeyError, TypeError) as exc:
             raise UserError(f"{path}: not a Topaz model manifest ({exc}); retrain") from None
         if detector not in names:
-            detector = str((path.parent / detector).resolve())
-            if not Path(detector).is_file():
-                raise UserError(f"{path}: its model file {detector} is missing; retrain")
+            detector = _trusted_model_file(path, detector)
         return detector, downsample
     if path.suffix == ".sav" and path.is_file():
         return str(path), 1
     raise UserError(f"topaz model {str(model)!r} is neither a {MANIFEST} written by train, a "
                     f".sav file nor a shipped detector ({', '.join(sorted(names))})")
+
+
+def _trusted_model_file(manifest: Path, named: str) -> str:
+    """The ``.sav`` a manifest names, if it lies beside the manifest or is the shipped one.
+
+    Topaz unpickles the file it is given, so a manifest edited to name any other file (a
+    planted pickle) is refused rather than loaded.
+    """
+    from lipobench.defaults import MODELS_DIR
+
+    candidate = Path(named)
+    resolved = (candidate if candidate.is_absolute() else manifest.parent / candidate).resolve()
+    if not (resolved.is_relative_to(MODELS_DIR.resolve())
+            or resolved.is_relative_to(manifest.parent.resolve())):
+        raise UserError(f"{manifest}: names the model file {named}, outside its folder; "
+                        "refusing to load it: delete that cache entry and retrain")
+    if resolved.suffix != ".sav":
+        raise UserError(f"{manifest}: names {named}, not a Topaz .sav model; retrain")
+    if not resolved.is_file():
+        raise UserError(f"{manifest}: its model file {resolved} is missing; retrain")
+    return str(resolved)

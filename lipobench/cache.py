@@ -14,6 +14,12 @@ cache root (``OUT/cache`` for a run)::
 A train entry counts as finished only once ``done.json`` exists, and that file is written
 atomically as the last step, so a run killed mid-training leaves an entry without it, which
 the next run wipes and redoes. A predict entry appears all at once (:func:`atomic_dir`).
+
+Integrity: ``done.json`` holds the sha256 of every file of its entry (under ``"files"``;
+a train entry's ``native/`` input copy excepted, it is never read back). Reading an entry
+verifies them: a missing, truncated or altered file, or an entry without checksums, makes
+the entry count as not done, with a one-line reason (:meth:`Cache.train_entry`,
+:meth:`Cache.predict_entry`), and the runner recomputes it.
 """
 
 from __future__ import annotations
@@ -29,12 +35,17 @@ from typing import Any
 
 import numpy as np
 
-from lipobench.fsutil import atomic_dir, atomic_path, atomic_write_text
+from lipobench.errors import UserError
+from lipobench.fsutil import atomic_dir, atomic_path, atomic_write_text, file_sha256, inside
 from lipobench.regions import RegionKind, RegionSet
 
 __all__ = ["canonical_json", "sha256_key", "Cache", "save_regions", "load_regions"]
 
 DONE = "done.json"
+#: The key of done.json holding {relative path: sha256} of the entry's files.
+FILES = "files"
+#: Folders of a train entry that are not checksummed: inputs, never read back.
+_UNCHECKED = ("native",)
 
 
 def _plain(value: Any) -> Any:
@@ -91,8 +102,12 @@ class Cache:
         return self.root / "train" / key
 
     def train_done(self, key: str) -> dict[str, Any] | None:
-        """The record of a finished training, or None."""
-        return _read_done(self.train_dir(key))
+        """The record of a finished, intact training, or None."""
+        return self.train_entry(key)[0]
+
+    def train_entry(self, key: str) -> tuple[dict[str, Any] | None, str]:
+        """(record, "") for an intact entry, (None, "") for none, (None, why) when damaged."""
+        return _read_entry(self.train_dir(key))
 
     def start_train(self, key: str) -> Path:
         """An empty train workdir; leftovers of an unfinished attempt are removed."""
@@ -103,7 +118,9 @@ class Cache:
         return folder
 
     def finish_train(self, key: str, record: Mapping[str, Any]) -> None:
-        atomic_write_text(self.train_dir(key) / DONE, canonical_json(record))
+        folder = self.train_dir(key)
+        files = _checksums(folder, skip=_UNCHECKED)
+        atomic_write_text(folder / DONE, canonical_json({**record, FILES: files}))
 
     # -------------------------------------------------------------- predict
     def predict_workdir(self, key: str) -> Path:
@@ -115,27 +132,57 @@ class Cache:
         return self.root / "predict" / key
 
     def predict_done(self, key: str) -> dict[str, Any] | None:
-        """The record of a finished prediction, or None."""
-        return _read_done(self.predict_dir(key))
+        """The record of a finished, intact prediction, or None."""
+        return self.predict_entry(key)[0]
+
+    def predict_entry(self, key: str) -> tuple[dict[str, Any] | None, str]:
+        """(record, "") for an intact entry, (None, "") for none, (None, why) when damaged."""
+        return _read_entry(self.predict_dir(key))
 
     def store_predictions(self, key: str, names, regions, record: Mapping[str, Any]) -> Path:
         """Write one npz per image and the record, all appearing at once."""
         with atomic_dir(self.predict_dir(key)) as tmp:
             for name, region_set in zip(names, regions, strict=True):
-                save_regions(tmp / f"{name}.npz", region_set)
+                save_regions(inside(tmp, f"{name}.npz"), region_set)
+            record = {**record, FILES: _checksums(tmp)}
             (tmp / DONE).write_text(canonical_json(record), encoding="utf-8")
         return self.predict_dir(key)
 
     def load_predictions(self, key: str, names) -> list[RegionSet]:
         folder = self.predict_dir(key)
-        return [load_regions(folder / f"{name}.npz") for name in names]
+        return [load_regions(inside(folder, f"{name}.npz")) for name in names]
 
 
-def _read_done(folder: Path) -> dict[str, Any] | None:
+def _checksums(folder: Path, *, skip: tuple[str, ...] = ()) -> dict[str, str]:
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if path.is_dir() or relative.parts[0] in skip or relative.as_posix() == DONE:
+            continue
+        files[relative.as_posix()] = file_sha256(path)
+    return files
+
+
+def _read_entry(folder: Path) -> tuple[dict[str, Any] | None, str]:
     try:
-        return json.loads((folder / DONE).read_text(encoding="utf-8"))
-    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
-        return None
+        record = json.loads((folder / DONE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError):
+        return None, ""
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None, f"{DONE} is not valid JSON"
+    files = record.pop(FILES, None) if isinstance(record, dict) else None
+    if not isinstance(files, dict):
+        return None, f"{DONE} holds no checksums (written by an older lipobench)"
+    for relative, digest in files.items():
+        try:
+            path = inside(folder, relative)
+        except ValueError:
+            return None, f"{DONE} names {relative!r}, outside the entry"
+        if not path.is_file():
+            return None, f"{relative} is missing"
+        if file_sha256(path) != digest:
+            return None, f"{relative} does not match its checksum"
+    return record, ""
 
 
 # ------------------------------------------------------------------ region files
@@ -172,7 +219,19 @@ def save_regions(path: str | Path, regions: RegionSet) -> Path:
 
 
 def load_regions(path: str | Path) -> RegionSet:
-    """Read a RegionSet written by :func:`save_regions`."""
+    """Read a RegionSet written by :func:`save_regions`; a damaged file is a UserError."""
+    import zipfile
+
+    try:
+        return _load_regions(path)
+    except (EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, UserError):
+            raise
+        raise UserError(f"{path}: not a lipobench region file, or damaged ({type(exc).__name__}"
+                        f": {exc}); write it again with lipobench") from None
+
+
+def _load_regions(path: str | Path) -> RegionSet:
     with np.load(path, allow_pickle=False) as data:
         kind = RegionKind(str(data["kind"]))
         shape = tuple(int(v) for v in data["image_shape"])

@@ -13,6 +13,7 @@ return an :class:`~lipobench.runner.Outcome` with status ``failed``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,9 +66,12 @@ class Progress:
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress,
                                    TextColumn, TimeElapsedColumn)
 
+        # Off a terminal (a log, a pipe) a bar is only its last frame printed at the end,
+        # noise that would stand in front of an error line; the counts line says it all.
         self._bar = RichProgress(TextColumn("tasks"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-                                 console=self.console, transient=False)
+                                 console=self.console, transient=False,
+                                 disable=not self.console.is_terminal)
         self._task = self._bar.add_task("tasks", total=total, status=self._status())
         self._bar.start()
 
@@ -76,6 +80,8 @@ class Progress:
         return f"done {c['done']}  cached {c['cached']}  failed {c['failed']}"
 
     def advance(self, label: str, outcome) -> None:
+        for note in getattr(outcome, "notes", ()):
+            self.note(note)
         self._counts["done"] += 1
         if outcome.cached:
             self._counts["cached"] += 1
@@ -88,6 +94,10 @@ class Progress:
 
     def stop(self) -> None:
         if self._bar is not None:
+            if sys.exc_info()[0] is not None:
+                # Ending in an error or Ctrl-C: clear the bar so the one line saying what
+                # happened is all that is left on the screen.
+                self._bar.live.transient = True
             self._bar.stop()
             self._bar = None
 
@@ -158,7 +168,11 @@ class DaskExecutor:
                     try:
                         outcomes[key] = future.result()
                     except Exception as exc:  # a worker died (memory, node lost): not ours
+                        from lipobench.fsutil import is_disk_full
                         from lipobench.runner import Outcome
+
+                        if is_disk_full(exc):  # the task stopped the run, as in process
+                            raise
 
                         outcomes[key] = Outcome(label, "failed",
                                                 error=f"{type(exc).__name__}: {exc}")

@@ -25,14 +25,19 @@ Output folder (``OUT``, the experiment's ``output`` or ``--out``)::
     OUT/cache/{train,predict,predict-work}/<key>/   the cache (lipobench.cache)
     OUT/data/<synthetic key>/              a synthetic dataset drawn for this experiment
 
+    OUT/.lipobench.lock                    held (flock) by the run writing OUT
+
 A run killed at any point resumes: finished tasks are read back from the cache, unfinished
-ones rerun, and nothing half-written is ever read. A task that raises is recorded as
-``failed`` with its log and the others go on; failures are not cached, so the next run
-retries them.
+ones rerun, and nothing half-written is ever read (cache entries carry checksums and a
+damaged one is recomputed). A task that raises is recorded as ``failed`` with its log and
+the others go on; failures are not cached, so the next run retries them. Three things stop
+the run instead of failing a task: Ctrl-C (:class:`~lipobench.errors.Interrupted`), a full
+or read-only disk, and a second run on the same output folder (refused before it starts).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 import traceback
@@ -45,7 +50,7 @@ import numpy as np
 
 from lipobench.adapters.base import Stage
 from lipobench.cache import Cache, canonical_json, save_regions, sha256_key
-from lipobench.errors import ToolFailedError, UserError
+from lipobench.errors import Interrupted, ToolFailedError, UserError, interrupt_requested
 from lipobench.experiment import (
     Configuration,
     Experiment,
@@ -54,7 +59,17 @@ from lipobench.experiment import (
     resolve_parameters,
     training_statistics,
 )
-from lipobench.fsutil import atomic_dir, atomic_write_text
+from lipobench.fsutil import (
+    atomic_dir,
+    atomic_write_text,
+    check_name,
+    check_output_dir,
+    folder_lock,
+    inside,
+    is_disk_full,
+    os_error_message,
+    remove_stale_temporaries,
+)
 from lipobench.regions import RegionKind, RegionSet
 
 __all__ = ["Fold", "TrainTask", "PredictTask", "Scoring", "Outcome", "RunContext", "Plan",
@@ -153,6 +168,10 @@ class Outcome:
     log_file: str = ""
     #: Per scored (config_id, image): list of per-threshold count dicts.
     rows: list[dict[str, Any]] = field(default_factory=list)
+    #: One-line remarks for the user (a damaged cache entry that was recomputed).
+    notes: list[str] = field(default_factory=list)
+    #: For train tasks: what the adapter says about the model (Adapter.model_info).
+    model_info: dict[str, str] = field(default_factory=dict)
 
 
 def _write_log(out: str, task_id: str, exc: BaseException) -> str:
@@ -170,35 +189,82 @@ def _write_log(out: str, task_id: str, exc: BaseException) -> str:
 
 
 def _failure(task_id: str, out: str, exc: BaseException, started: float) -> Outcome:
+    if interrupt_requested():
+        # A tool that caught the Ctrl-C and raised its own error did not fail: we stopped it.
+        raise Interrupted("interrupted") from exc
+    if is_disk_full(exc):
+        raise exc  # every later write would fail too: stop the run, do not blame the tool
     prefix = "tool failed" if isinstance(exc, ToolFailedError) else type(exc).__name__
     message = f"{prefix}: {exc}".replace("\n", " ")
     return Outcome(task_id, "failed", seconds=time.perf_counter() - started, error=message,
                    log_file=_write_log(out, task_id, exc))
 
 
+#: The models lipobench ships; a train record may point there instead of into the cache.
+_SHIPPED = Path(__file__).parent / "models"
+
+
 def _model_record(model, workdir: Path) -> dict[str, Any]:
-    if isinstance(model, Path):
-        try:
-            return {"path": str(Path(model).resolve().relative_to(workdir.resolve()))}
-        except ValueError:
-            return {"path": str(Path(model).resolve())}
-    return {"name": str(model)}
+    """How done.json refers to a trained model: inside the entry, a shipped one, or a name.
+
+    A model file from elsewhere (a local Cellpose model used as it is) is copied into the
+    entry, so the predict step only ever loads a checksummed file inside the cache.
+    """
+    if not isinstance(model, Path):
+        return {"name": str(model)}
+    resolved = Path(model).resolve()
+    if resolved.is_relative_to(workdir.resolve()):
+        return {"path": resolved.relative_to(workdir.resolve()).as_posix()}
+    if resolved.is_relative_to(_SHIPPED.resolve()):
+        return {"shipped": resolved.relative_to(_SHIPPED.resolve()).as_posix()}
+    copy = workdir / "model" / "external" / resolved.name
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    if resolved.is_dir():
+        shutil.copytree(resolved, copy, dirs_exist_ok=True)
+    else:
+        shutil.copyfile(resolved, copy)
+    return {"path": copy.relative_to(workdir).as_posix()}
 
 
 def _model_ref(record: Mapping[str, Any], workdir: Path):
-    if "path" in record:
-        path = Path(record["path"])
-        return path if path.is_absolute() else workdir / path
-    return record["name"]
+    """The model a train record names, refused unless inside its entry or a shipped model.
+
+    A done.json edited to point anywhere else (at a pickle planted elsewhere) is a damaged
+    entry: the tool never loads what it names.
+    """
+    for key, root in (("path", workdir), ("shipped", _SHIPPED)):
+        if key in record:
+            relative = str(record[key])
+            try:
+                if Path(relative).is_absolute():
+                    raise ValueError(relative)
+                path = inside(root, relative)
+            except ValueError:
+                raise UserError(f"{workdir / 'done.json'}: the model reference {relative!r} "
+                                "leaves its folder; delete that cache entry (or run with "
+                                "--fresh)") from None
+            if not path.exists():
+                raise UserError(f"{path}: the trained model is missing; delete its cache entry "
+                                "(or run with --fresh)")
+            return path
+    return str(record["name"])
 
 
 def run_train_task(task: TrainTask, context: RunContext) -> Outcome:
     """Train once (or find the finished model in the cache)."""
     started = time.perf_counter()
     cache = context.cache
-    if cache.train_done(task.key) is not None:
+    record, damage = cache.train_entry(task.key)
+    if record is not None:
+        try:  # checksums cover the files, not where done.json says the model is
+            _model_ref(record.get("model", {}), cache.train_dir(task.key))
+        except (UserError, KeyError) as exc:
+            record, damage = None, f"model reference: {exc}"
+    if record is not None:
         return Outcome(task.task_id, "ok", cached=True,
-                       seconds=float(cache.train_done(task.key).get("seconds", 0.0)))
+                       seconds=float(record.get("seconds", 0.0)),
+                       model_info=dict(record.get("model_info", {})))
+    notes = [_damage_note(cache.train_dir(task.key), damage)] if damage else []
     try:
         adapter = context.registry().get(task.adapter, **task.options)
         workdir = cache.start_train(task.key)
@@ -207,12 +273,19 @@ def run_train_task(task: TrainTask, context: RunContext) -> Outcome:
         native = adapter.to_native(micrographs, _mkdir(workdir / "native"))
         model = adapter.train(native, dict(task.params), _mkdir(workdir / "model"))
         seconds = time.perf_counter() - started
+        model_info = adapter.model_info(model)
         cache.finish_train(task.key, {"model": _model_record(model, workdir),
                                       "seconds": seconds, "adapter": task.adapter,
-                                      "params": dict(task.params)})
+                                      "params": dict(task.params), "model_info": model_info})
     except Exception as exc:  # a crashing tool fails its configurations, not the run
-        return _failure(task.task_id, context.out, exc, started)
-    return Outcome(task.task_id, "ok", seconds=seconds)
+        outcome = _failure(task.task_id, context.out, exc, started)
+        outcome.notes = notes
+        return outcome
+    return Outcome(task.task_id, "ok", seconds=seconds, notes=notes, model_info=model_info)
+
+
+def _damage_note(folder: Path, why: str) -> str:
+    return f"cache entry {folder} was damaged ({why}); recomputing it"
 
 
 def _mkdir(path: Path) -> Path:
@@ -241,8 +314,11 @@ def run_predict_task(task: PredictTask, context: RunContext, trained: Outcome) -
         return Outcome(task.task_id, "failed", error=f"training failed: {trained.error}",
                        log_file=trained.log_file)
     cache = context.cache
+    notes: list[str] = []
     try:
-        record = cache.predict_done(task.key)
+        record, damage = cache.predict_entry(task.key)
+        if damage:
+            notes.append(_damage_note(cache.predict_dir(task.key), damage))
         cached = record is not None
         dataset = context.dataset()
         micrographs = dataset.micrographs(list(task.test_names))
@@ -252,7 +328,11 @@ def run_predict_task(task: PredictTask, context: RunContext, trained: Outcome) -
             seconds = float(record.get("seconds", 0.0))
         else:
             train_dir = cache.train_dir(task.train_key)
-            model = _model_ref(cache.train_done(task.train_key)["model"], train_dir)
+            trained_record, damage = cache.train_entry(task.train_key)
+            if trained_record is None:
+                raise UserError(f"{train_dir}: the trained model's cache entry is "
+                                f"{damage or 'gone'}; run again to retrain it")
+            model = _model_ref(trained_record["model"], train_dir)
             predictions = adapter.predict(model, micrographs, dict(task.params),
                                           cache.predict_workdir(task.workdir_key))
             if len(predictions) != len(micrographs):
@@ -264,8 +344,10 @@ def run_predict_task(task: PredictTask, context: RunContext, trained: Outcome) -
                                      "params": dict(task.params)})
         rows = _score(task, context, adapter, micrographs, predictions)
     except Exception as exc:  # a crashing tool fails its configurations, not the run
-        return _failure(task.task_id, context.out, exc, started)
-    return Outcome(task.task_id, "ok", cached=cached, seconds=seconds, rows=rows)
+        outcome = _failure(task.task_id, context.out, exc, started)
+        outcome.notes = notes
+        return outcome
+    return Outcome(task.task_id, "ok", cached=cached, seconds=seconds, rows=rows, notes=notes)
 
 
 def _score(task: PredictTask, context: RunContext, adapter, micrographs, predictions):
@@ -287,7 +369,7 @@ def _score(task: PredictTask, context: RunContext, adapter, micrographs, predict
             selected = adapter.select(raw, dict(scoring.select)) if scoring.select else raw
             relative = prediction_file(scoring.config_id, task.fold, micrograph.name)
             # Rewritten on every run, so the files always match this run's table.
-            save_regions(Path(context.out) / relative, selected)
+            save_regions(inside(context.out, relative), selected)
             result = match(truth, selected, thresholds)
             rows.append({
                 "config_id": scoring.config_id, "image": micrograph.name,
@@ -497,6 +579,7 @@ def run_experiment(
     registry_factory: Callable[[], Any] | None = None,
     fresh: bool = False,
     console=None,
+    keep_other_methods: bool = False,
 ) -> RunSummary:
     """Run every configuration of ``experiment`` and write the results under ``out``.
 
@@ -504,14 +587,27 @@ def run_experiment(
     ``registry_factory`` (picklable) builds the adapter registry in each worker; by default
     workers reuse ``registry`` (its adapter classes must then be importable there) or, when
     neither is given, load the installed plugins. ``fresh`` deletes the cache first, so every task reruns.
+    ``keep_other_methods`` (``lipobench run --only``) keeps the rows of the methods this run
+    leaves out from the results already in ``out``, instead of replacing the table.
+
+    Everything the user can get wrong is checked before the output folder is touched; the
+    run holds an exclusive lock on it (:func:`lipobench.fsutil.folder_lock`).
     """
-    from lipobench import executors, results
+    from lipobench import executors
 
     if registry is None:
         registry = registry_factory() if registry_factory is not None else _load_registry()
     elif registry_factory is None:
         # In-process tasks can share the caller's registry; remote workers build their own.
         registry_factory = _SameRegistry(registry)
+    where = str(experiment.source or "experiment")
+    if out is not None:
+        key = "--out"
+    elif experiment.output is not None:
+        key = f"{where}: output"
+    else:
+        key = f"{where}: name"
+        check_name(experiment.label, where=key, what="experiment")
     out = Path(out if out is not None else
                (experiment.output or Path("results") / experiment.label)).resolve()
     if executor is None:
@@ -519,26 +615,77 @@ def run_experiment(
     # Check cheap things before drawing data or touching the output folder.
     expand_configurations(experiment, registry)
     check_dataset_source(experiment)
-    if fresh and (out / "cache").exists():
-        shutil.rmtree(out / "cache")
-    dataset_path = prepare_dataset(experiment, out)
+    check_output_dir(out, key=key)
+    _check_same_experiment(out, experiment, key)
     from lipobench.data import load_dataset
 
-    dataset = load_dataset(dataset_path)
-    plan = plan_run(experiment, registry, dataset)
-    context = RunContext(str(dataset_path), str(out), registry_factory)
+    dataset_path, plan = experiment.dataset_path(), None
+    if dataset_path is not None:  # a dataset on disk is checked before OUT is touched
+        dataset_path = dataset_path.resolve()
+        plan = plan_run(experiment, registry, load_dataset(dataset_path))
+    with folder_lock(out, what=f"lipobench run {where}", key=key):
+        try:
+            return _run_locked(experiment, out, executor, registry, registry_factory, fresh,
+                               console, keep_other_methods, dataset_path, plan)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            raise UserError(os_error_message(exc, exc.filename or out) + "; finished tasks "
+                            "are cached: run the same command again to resume") from None
+
+
+def _run_locked(experiment, out, executor, registry, registry_factory, fresh, console,
+                keep_other_methods, dataset_path, plan) -> RunSummary:
+    from lipobench import executors, results
+    from lipobench.data import load_dataset
+
+    jobs: list = []
     progress = executors.Progress(console=console)
-    for adapter_name, reason in sorted(plan.unavailable.items()):
-        progress.note(f"{adapter_name}: unavailable: {reason}")
-    jobs = executors.jobs_for(plan, context)
-    outcomes = executor.run(jobs, progress)
-    table = results.build_table(experiment, plan, outcomes, registry)
-    summary = results.summarize(table)
-    results.write_results(out, table, summary)
-    atomic_write_text(out / "run.json", _run_record(experiment, plan, dataset_path))
+    try:
+        remove_stale_temporaries(out)  # what a killed run was writing; we hold the lock
+        if fresh and (out / "cache").exists():
+            shutil.rmtree(out / "cache")
+        if plan is None:
+            dataset_path = prepare_dataset(experiment, out)
+            plan = plan_run(experiment, registry, load_dataset(dataset_path))
+        context = RunContext(str(dataset_path), str(out), registry_factory)
+        for adapter_name, reason in sorted(plan.unavailable.items()):
+            progress.note(f"{adapter_name}: unavailable: {reason}")
+        jobs = executors.jobs_for(plan, context)
+        outcomes = executor.run(jobs, progress)
+        table = results.build_table(experiment, plan, outcomes, registry)
+        previous = None
+        if keep_other_methods:
+            table, previous = results.keep_other_methods(out, table, experiment.methods)
+        summary = results.summarize(table)
+        results.write_results(out, table, summary)
+        atomic_write_text(out / "run.json", _run_record(experiment, plan, dataset_path,
+                                                        previous))
+    except Interrupted:
+        if not jobs:
+            raise Interrupted("interrupted before any task ran: run the same command "
+                              "again to start") from None
+        done = progress.counts()["done"]
+        raise Interrupted(f"interrupted after {done} of {len(jobs)} tasks; finished tasks "
+                          f"are kept in {out / 'cache'}: run the same command again to "
+                          "resume") from None
     counts = progress.counts()
     progress.note(f"wrote {out / 'results.parquet'} and {out / 'summary.csv'}")
     return RunSummary(out, table, summary, counts)
+
+
+def _check_same_experiment(out: Path, experiment: Experiment, key: str) -> None:
+    """Refuse to write one experiment's results over another's."""
+    record = out / "run.json"
+    if not record.is_file():
+        return
+    try:
+        previous = json.loads(record.read_text(encoding="utf-8")).get("experiment")
+    except (OSError, ValueError, AttributeError):
+        return  # an unreadable record is replaced by this run's
+    if previous and previous != experiment.label:
+        raise UserError(f"{key} {out}: holds the results of experiment {previous!r}, not "
+                        f"{experiment.label!r}; give another output folder")
 
 
 class _SameRegistry:
@@ -557,8 +704,17 @@ def _load_registry():
     return load_registry()
 
 
-def _run_record(experiment: Experiment, plan: Plan, dataset_path: Path) -> str:
+def _run_record(experiment: Experiment, plan: Plan, dataset_path: Path,
+                previous: Mapping[str, Any] | None = None) -> str:
+    """run.json; ``previous`` (a run.json kept by ``--only``) gives the other methods' entries."""
     configs = {}
+    unavailable = dict(plan.unavailable)
+    if previous:
+        for config_id, entry in previous.get("configurations", {}).items():
+            if entry.get("method") not in experiment.methods:
+                configs[config_id] = entry
+        for name, reason in previous.get("unavailable", {}).items():
+            unavailable.setdefault(name, reason)
     for item in plan.configs:
         entry = configs.setdefault(item.configuration.config_id, {
             "method": item.configuration.method, "adapter": item.configuration.adapter,
@@ -573,5 +729,5 @@ def _run_record(experiment: Experiment, plan: Plan, dataset_path: Path) -> str:
         "folds": [{"index": f.index, "train": list(f.train), "test": list(f.test)}
                   for f in plan.folds],
         "configurations": configs,
-        "unavailable": plan.unavailable,
+        "unavailable": unavailable,
     })
