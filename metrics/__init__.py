@@ -1,4 +1,4 @@
-"""Scoring: exact IoU matching, precision and recall, score sweeps and size strata.
+"""Scoring: exact IoU matching, precision and recall, score sweeps, size strata, intervals.
 
 >>> from lipobench.metrics import match
 """
@@ -7,15 +7,31 @@ from lipobench.metrics.curves import Interpolation, PRCurve, precision_recall_cu
 from lipobench.metrics.errors import MetricInputError
 from lipobench.metrics.matching import Aggregation, MatchResult, aggregate, match, rates
 from lipobench.metrics.strata import stratify_by_size
+from lipobench.metrics.uncertainty import (
+    Metric,
+    MicrographCounts,
+    PairedDifference,
+    Verdict,
+    bootstrap_rates,
+    fold_spread,
+    paired_difference,
+)
 
 __all__ = [
     "Aggregation",
     "Interpolation",
     "MatchResult",
+    "Metric",
     "MetricInputError",
+    "MicrographCounts",
     "PRCurve",
+    "PairedDifference",
+    "Verdict",
     "aggregate",
+    "bootstrap_rates",
+    "fold_spread",
     "match",
+    "paired_difference",
     "precision_recall_curve",
     "rates",
     "stratify_by_size",
