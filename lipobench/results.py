@@ -16,7 +16,10 @@ Files written under the run's output folder (layout in :mod:`lipobench.runner`):
   predict task behind the row, as first measured), ``seconds`` (their sum), ``cached`` (this
   run reused both), ``status`` (``ok``, ``failed`` or ``unavailable``), ``error``,
   ``log_file`` (relative to the output folder), ``prediction_file`` (this configuration's
-  selected predictions of the image, an npz for :func:`lipobench.cache.load_regions`).
+  selected predictions of the image, an npz for :func:`lipobench.cache.load_regions`);
+- ``model.<key>``: what the adapter records about the trained model
+  (:meth:`~lipobench.adapters.base.Adapter.model_info`; crYOLO: ``model.init``, whether it
+  started from random weights, its epochs, and the box and input sizes it trained at).
 
 A failed or unavailable configuration has one row per fold with ``image`` and the counts
 empty, its ``status`` and its ``error``. Empty denominators follow
@@ -25,7 +28,18 @@ empty, its ``status`` and its ``error``. Empty denominators follow
 
 ``summary.csv``: per configuration and IoU threshold, the micro-average over every test image
 of every fold (sums of tp, fp, fn, then precision, recall, F1), with its parameters, status
-and error; failed and unavailable configurations appear with empty metrics.
+and error; failed and unavailable configurations appear with empty metrics. Each rate has a
+95 % confidence interval, ``precision_ci_low`` and ``precision_ci_high`` and so on: the
+percentile bootstrap over test micrographs (whole micrographs resampled with replacement,
+2,000 resamples, seed 0, rates recomputed from the resampled sums;
+:mod:`lipobench.metrics.uncertainty`), empty with fewer than 2 micrographs. Where a run has
+several folds, ``precision_fold_sd``, ``recall_fold_sd`` and ``f1_fold_sd`` are the standard
+deviations of the per-fold micro-averages (empty with one fold).
+
+``comparisons.csv``: each method's best configuration (by F1 at IoU 0.5) against every other
+method's best, per metric: the difference, its 95 % interval from a paired bootstrap (the
+same resampled micrographs for both) and the verdict
+(:func:`lipobench.intervals.best_versus_best`; ``lipobench compare`` for any pair).
 """
 
 from __future__ import annotations
@@ -42,7 +56,7 @@ from lipobench.cache import canonical_json
 from lipobench.fsutil import atomic_path
 
 __all__ = ["COLUMNS", "build_table", "summarize", "write_results", "read_results",
-           "precision_recall_f1"]
+           "precision_recall_f1", "keep_other_methods"]
 
 #: The fixed columns of the results table, in order (``param.<name>`` columns follow).
 COLUMNS = (
@@ -92,7 +106,8 @@ def build_table(experiment, plan, outcomes: Mapping[str, Any], registry) -> pd.D
         predicted = outcomes[item.predict_key]
         timing = {"train_seconds": trained.seconds, "predict_seconds": predicted.seconds,
                   "seconds": trained.seconds + predicted.seconds,
-                  "cached": bool(trained.cached and predicted.cached)}
+                  "cached": bool(trained.cached and predicted.cached),
+                  **{f"model.{k}": v for k, v in trained.model_info.items()}}
         if predicted.status != "ok":
             records.append({**base, **timing, "status": "failed", "error": predicted.error,
                             "log_file": predicted.log_file})
@@ -106,10 +121,11 @@ def build_table(experiment, plan, outcomes: Mapping[str, Any], registry) -> pd.D
                     "error": "", "prediction_file": row["prediction_file"]})
     table = pd.DataFrame.from_records(records)
     param_columns = sorted(c for c in table.columns if c.startswith("param."))
+    model_columns = sorted(c for c in table.columns if c.startswith("model."))
     for column in COLUMNS:
         if column not in table.columns:
             table[column] = np.nan
-    table = table[list(COLUMNS) + param_columns]
+    table = table[list(COLUMNS) + param_columns + model_columns]
     for column in ("tp", "fp", "fn", "n_true", "n_pred"):
         table[column] = table[column].astype("Int64")
     precision, recall, f1 = precision_recall_f1(table["tp"].fillna(0), table["fp"].fillna(0),
@@ -141,7 +157,11 @@ def _uniform(column: pd.Series) -> pd.Series:
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
-    """Micro-averaged precision, recall and F1 per configuration and IoU threshold."""
+    """Micro-averaged precision, recall and F1 per configuration and IoU threshold.
+
+    With their 95 % bootstrap intervals over micrographs and, for k-fold runs, the standard
+    deviation of the per-fold rates (:func:`lipobench.intervals.interval_columns`).
+    """
     keys = ["experiment", "method", "adapter", "region_kind", "config_id", "config_label",
             "param_spec"]
     ok = table[table["status"] == "ok"]
@@ -154,6 +174,9 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     sums["status"], sums["error"] = "ok", ""
     bad = table[table["status"] != "ok"].drop_duplicates("config_id")
     bad = bad[~bad["config_id"].isin(sums["config_id"])][keys + ["status", "error"]]
+    from lipobench.intervals import interval_columns
+
+    sums = sums.merge(interval_columns(ok), on=["config_id", "iou_threshold"], how="left")
     summary = pd.concat([sums, bad], ignore_index=True)
     for column in ("tp", "fp", "fn", "n_true", "n_pred", "images", "folds"):
         summary[column] = summary[column].astype("Int64")
@@ -182,15 +205,61 @@ def best_per_method(summary: pd.DataFrame, *, iou_threshold: float = 0.5) -> pd.
     return rows.sort_values("method", kind="stable", ignore_index=True)
 
 
-def write_results(out: str | Path, table: pd.DataFrame, summary: pd.DataFrame) -> None:
-    """Write results.parquet, results.csv and summary.csv atomically."""
+def keep_other_methods(out: str | Path, table: pd.DataFrame, methods
+                       ) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+    """``table`` plus the rows of every method not in ``methods`` from the results in ``out``.
+
+    For ``lipobench run --only``: a partial run updates its methods' rows and keeps the
+    others. Returns the merged table and the previous run.json (None when ``out`` has no
+    results yet).
+    """
+    from lipobench.errors import UserError
+
     out = Path(out)
+    parquet, record = out / "results.parquet", out / "run.json"
+    if not parquet.is_file():
+        return table, None
+    try:
+        previous = pd.read_parquet(parquet)
+        run = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else {}
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{parquet}: cannot read the earlier results to merge --only into "
+                        f"({type(exc).__name__}); run without --only") from None
+    kept = previous[~previous["method"].isin(list(methods))]
+    if kept.empty:
+        return table, run
+    merged = pd.concat([kept, table], ignore_index=True)
+    param_columns = sorted(c for c in merged.columns if c.startswith("param."))
+    model_columns = sorted(c for c in merged.columns if c.startswith("model."))
+    merged = merged[list(COLUMNS) + param_columns + model_columns]
+    for column in param_columns:
+        merged[column] = _uniform(merged[column])
+    for column in ("error", "log_file", "prediction_file", "image", "tool_version"):
+        merged[column] = merged[column].fillna("").astype(str)
+    merged["cached"] = merged["cached"].fillna(False).astype(bool)
+    return merged.sort_values(["method", "config_id", "fold", "image", "iou_threshold"],
+                              kind="stable", ignore_index=True), run
+
+
+def write_results(out: str | Path, table: pd.DataFrame, summary: pd.DataFrame, *,
+                  comparisons: pd.DataFrame | None = None) -> None:
+    """Write results.parquet, results.csv, summary.csv and comparisons.csv atomically.
+
+    ``comparisons`` defaults to :func:`lipobench.intervals.best_versus_best` of the table.
+    """
+    from lipobench.intervals import best_versus_best
+
+    out = Path(out)
+    if comparisons is None:
+        comparisons = best_versus_best(table, summary)
     with atomic_path(out / "results.parquet") as tmp:
         table.to_parquet(tmp, index=False)
     with atomic_path(out / "results.csv") as tmp:
         table.to_csv(tmp, index=False)
     with atomic_path(out / "summary.csv") as tmp:
         summary.to_csv(tmp, index=False)
+    with atomic_path(out / "comparisons.csv") as tmp:
+        comparisons.to_csv(tmp, index=False)
 
 
 def read_results(out: str | Path) -> pd.DataFrame:

@@ -51,6 +51,7 @@ COMMAND_MODULES = (
     "convert",
     "run",
     "plot",
+    "compare",
     "synth",
     "score",
     "segment",
