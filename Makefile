@@ -16,7 +16,6 @@ setup: $(UV)
 
 demo: setup
 	$(UV) run --frozen lipobench run experiments/quick.toml
-	$(UV) run --frozen lipobench plot results/quick
 
 test: setup
 	$(UV) run --frozen pytest -q

@@ -8,11 +8,14 @@ them (:func:`lipobench.runner.scoring_shape`).
 
 Files written under ``OUT`` (default ``RESULTS/plots``), each as PNG and/or SVG:
 
-``precision_recall_vs_iou``   precision and recall against IoU, one line per configuration
+``precision_recall_vs_iou``   precision and recall against IoU, one line per configuration,
+                              bands for the 95 % bootstrap intervals of ``summary.csv``
 ``score_precision_recall``    precision-recall over score at IoU 0.5, AUC in the legend
 ``recall_by_size``            recall by ground-truth diameter, best configuration per method
 ``overlays``                  TP/FP/FN on the first test image, best configuration per method
-``lipopose_merge_thresholds`` LipoPose's Fig. 8 (when LipoPose and Cellpose both ran)
+``lipopose_merge_thresholds`` LipoPose's Fig. 8 (when LipoPose and Cellpose both ran): bars
+                              with 95 % bootstrap error bars, one dot per fold, baselines
+                              as lines with bands
 """
 
 from __future__ import annotations
@@ -445,38 +448,50 @@ def overlay_panels(folder: ResultsFolder, config_ids: Mapping[str, str], image: 
 
 def merge_threshold_frames(folder: ResultsFolder, *, threshold_parameter: str,
                            pipeline_adapter: str = "lipopose", baseline_adapter: str = "cellpose",
-                           iou_threshold: float = SCORE_IOU):
-    """Per-fold rates of the pipeline by merge threshold and of each baseline configuration.
+                           iou_threshold: float = SCORE_IOU, summary: pd.DataFrame | None = None):
+    """The pipeline's rates by merge threshold, each baseline configuration's, and per fold.
 
     The pipeline's configurations are grouped by everything but ``threshold_parameter``; the
-    group with the best mean F1 is shown. Returns ``(pipeline, baselines)`` frames for
+    group with the best F1 over all test micrographs is shown. Rates and their intervals come
+    from ``summary`` (:func:`lipobench.results.summarize` of the table when not given).
+    Returns ``(pipeline, baselines, folds)`` frames for
     :func:`lipobench.plots.merge_threshold_figure`, or ``None`` when either method is absent.
     """
+    from lipobench.results import summarize
+
     table = folder.table
     column = f"param.{threshold_parameter}"
     pipe = table[(table["adapter"] == pipeline_adapter) & (table["status"] == "ok")]
     base = table[(table["adapter"] == baseline_adapter) & (table["status"] == "ok")]
     if pipe.empty or base.empty or column not in table.columns:
         return None
-    rates = fold_rates(table)
-    at = _nearest_threshold(rates["iou_threshold"], iou_threshold)
-    rates = rates[np.isclose(rates["iou_threshold"], at)]
+    summary = summarize(table) if summary is None else summary
+    summary = summary[summary["status"] == "ok"]
+    at = _nearest_threshold(summary["iou_threshold"], iou_threshold)
+    summary = summary[np.isclose(summary["iou_threshold"].astype(float), at)]
     specs = pipe.drop_duplicates("config_id")
     group_of = {}
     for cid, spec in zip(specs["config_id"], specs["param_spec"]):
         rest = {k: v for k, v in json.loads(spec).items() if k != threshold_parameter}
         group_of[cid] = json.dumps(rest, sort_keys=True)
-    pipe_rates = rates[rates["config_id"].isin(group_of)].assign(
+    pipe_rates = summary[summary["config_id"].isin(group_of)].assign(
         group=lambda f: f["config_id"].map(group_of))
-    best_group = pipe_rates.groupby("group")["f1"].mean().idxmax()
+    # Ties go to the first group in sorted order, so the choice is reproducible.
+    best_group = pipe_rates.groupby("group")["f1"].mean().sort_index().idxmax()
     chosen = pipe_rates[pipe_rates["group"] == best_group]
-    thresholds = pipe.drop_duplicates("config_id").set_index("config_id")[column]
-    pipeline = chosen.assign(threshold=chosen["config_id"].map(thresholds).astype(float))
+    thresholds = specs.set_index("config_id")[column].astype(float)
+    interval_columns = [c for c in summary.columns if c.endswith(("_ci_low", "_ci_high"))]
+    pipeline = chosen.assign(threshold=chosen["config_id"].map(thresholds))
     labels = config_labels(table)
-    baselines = rates[rates["config_id"].isin(set(base["config_id"]))]
+    baselines = summary[summary["config_id"].isin(set(base["config_id"]))]
     baselines = baselines.assign(label=baselines["config_id"].map(labels))
-    return (pipeline[["threshold", "fold", "precision", "recall"]],
-            baselines[["label", "fold", "precision", "recall"]])
+    rates = fold_rates(table)
+    per_fold = rates[rates["config_id"].isin(set(chosen["config_id"]))
+                     & np.isclose(rates["iou_threshold"], at)]
+    per_fold = per_fold.assign(threshold=per_fold["config_id"].map(thresholds))
+    return (pipeline[["threshold", "precision", "recall", *interval_columns]],
+            baselines[["label", "precision", "recall", *interval_columns]],
+            per_fold[["threshold", "fold", "precision", "recall"]])
 
 
 # ----------------------------------------------------------------------------- all
@@ -507,8 +522,14 @@ def make_plots(results: str | Path, *, out: str | Path | None = None,
     if ok.empty:
         raise UserError(f"{folder.root}: no configuration ran successfully, nothing to plot; "
                         "see the status and error columns of results.csv")
+    from lipobench.results import summarize
+
     labels = config_labels(folder.table)
-    rates = fold_rates(folder.table).assign(label=lambda f: f["config_id"].map(labels))
+    # The summary's rates and intervals, recomputed: a summary.csv of an older version
+    # may lack the intervals, and the table is the record.
+    summary = summarize(folder.table)
+    rates = summary[summary["status"] == "ok"].assign(
+        label=lambda f: f["config_id"].map(labels))
     written += plots.save_figure(plots.iou_curves_figure(rates, title=name), out,
                                  "precision_recall_vs_iou", suffixes)
     select = select_parameters(registry, sorted(set(folder.table["adapter"])))
@@ -539,8 +560,10 @@ def make_plots(results: str | Path, *, out: str | Path | None = None,
     lipopose_select = select.get("lipopose", [])
     threshold_parameter = lipopose_select[0] if len(lipopose_select) == 1 else next(
         (k for k in _MERGE_PARAMETERS if f"param.{k}" in folder.table.columns), "until")
-    frames = merge_threshold_frames(folder, threshold_parameter=threshold_parameter)
+    frames = merge_threshold_frames(folder, threshold_parameter=threshold_parameter,
+                                    summary=summary)
     if frames is not None:
-        written += plots.save_figure(plots.merge_threshold_figure(*frames, title=name), out,
-                                     "lipopose_merge_thresholds", suffixes)
+        pipeline, baselines, per_fold = frames
+        figure = plots.merge_threshold_figure(pipeline, baselines, folds=per_fold, title=name)
+        written += plots.save_figure(figure, out, "lipopose_merge_thresholds", suffixes)
     return written, notes

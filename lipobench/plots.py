@@ -86,23 +86,36 @@ def _configurations(frame: pd.DataFrame) -> list[tuple[str, str]]:
     return sorted(zip(pairs["method"], pairs["label"]))
 
 
-def iou_curves_figure(rates: pd.DataFrame, *, title: str | None = None):
+def _interval(rows: pd.DataFrame, metric: str):
+    """The (low, high) interval columns of ``metric`` when the frame has them, else None."""
+    low, high = f"{metric}_ci_low", f"{metric}_ci_high"
+    if low not in rows.columns or high not in rows.columns:
+        return None
+    values = rows[[low, high]].to_numpy(dtype=float)
+    return None if np.all(np.isnan(values)) else (values[:, 0], values[:, 1])
+
+
+def iou_curves_figure(rates: pd.DataFrame, *, title: str | None = None,
+                      confidence: float = 0.95):
     """Precision and recall against the IoU threshold, one line per configuration.
 
     Parameters
     ----------
     rates : pandas.DataFrame
-        Columns ``method``, ``label`` (one per configuration, shown in the legend),
-        ``iou_threshold``, ``precision``, ``recall`` and optionally ``fold``. With several
-        folds a line is the mean over folds and a band shows one standard deviation.
+        One row per configuration and threshold (the ``ok`` rows of ``summary.csv``):
+        columns ``method``, ``label`` (one per configuration, shown in the legend),
+        ``iou_threshold``, ``precision``, ``recall`` and optionally ``precision_ci_low``,
+        ``precision_ci_high``, ``recall_ci_low``, ``recall_ci_high``, drawn as bands.
     title : str, keyword-only
         Figure title.
+    confidence : float, keyword-only
+        The level of the intervals, for the panel titles.
 
     Returns
     -------
     matplotlib.figure.Figure
         Two panels, precision (left) and recall (right); each panel has exactly one line
-        per configuration.
+        per configuration and, with intervals, one band (a collection) per configuration.
 
     Examples
     --------
@@ -110,32 +123,40 @@ def iou_curves_figure(rates: pd.DataFrame, *, title: str | None = None):
     ...                       "iou_threshold": [0.5, 0.75] * 2,
     ...                       "precision": [0.9, 0.5, 1.0, 0.8], "recall": [0.8, 0.4, 0.6, 0.5]})
     >>> fig = iou_curves_figure(rates)
-    >>> [len(ax.lines) for ax in fig.axes[:2]]
-    [2, 2]
+    >>> [len(ax.lines) for ax in fig.axes[:2]], len(fig.axes[0].collections)
+    ([2, 2], 0)
+    >>> banded = rates.assign(precision_ci_low=rates["precision"] - 0.1,
+    ...                       precision_ci_high=rates["precision"] + 0.05)
+    >>> len(iou_curves_figure(banded).axes[0].collections)
+    2
     """
     _check_columns(rates, ["method", "label", "iou_threshold", "precision", "recall"],
                    "iou_curves_figure")
+    if rates.duplicated(["method", "label", "iou_threshold"]).any():
+        raise ValueError("iou_curves_figure: give one row per configuration and threshold "
+                         "(summary.csv's rows, not per fold or image)")
     fig, axes = _new_figure(1, 2, width=11.5, height=4.2)
     configs = _configurations(rates)
     colors = method_colors(m for m, _ in configs)
     per_method = {m: [lab for mm, lab in configs if mm == m] for m in colors}
-    folds = rates["fold"].nunique() if "fold" in rates.columns else 1
+    banded = False
     for (method, label) in configs:
         rows = rates[(rates["method"] == method) & (rates["label"] == label)]
-        stats = rows.groupby("iou_threshold")[["precision", "recall"]].agg(["mean", "std"])
+        rows = rows.sort_values("iou_threshold")
         k = per_method[method].index(label)
         color = _shade(colors[method], k, len(per_method[method]))
         style = dict(color=color, linestyle=_LINESTYLES[k % len(_LINESTYLES)],
                      marker=_MARKERS[k % len(_MARKERS)], markersize=4, linewidth=1.6)
-        x = stats.index.to_numpy(dtype=float)
+        x = rows["iou_threshold"].to_numpy(dtype=float)
         for ax, metric in zip(axes[0], ("precision", "recall")):
-            mean = stats[(metric, "mean")].to_numpy()
-            ax.plot(x, mean, label=label, **style)
-            spread = stats[(metric, "std")].fillna(0.0).to_numpy()
-            if folds > 1 and np.any(spread > 0):
-                ax.fill_between(x, mean - spread, mean + spread, color=color, alpha=0.15,
-                                linewidth=0)
-    suffix = f" (mean ± sd over {folds} folds)" if folds > 1 else ""
+            ax.plot(x, rows[metric].to_numpy(dtype=float), label=label, **style)
+            interval = _interval(rows, metric)
+            if interval is not None:
+                # Light bands: with 20-odd configurations darker ones hide the lines.
+                ax.fill_between(x, *interval, color=color, alpha=0.12, linewidth=0)
+                banded = True
+    suffix = (f"\n(bands: {confidence * 100:g} % bootstrap intervals over micrographs)"
+              if banded else "")
     for ax, metric in zip(axes[0], ("Precision", "Recall")):
         ax.set_xlabel("IoU threshold")
         ax.set_ylabel(metric)
@@ -262,17 +283,23 @@ def size_recall_figure(strata: pd.DataFrame, *, iou_threshold: float = 0.5,
 
 
 def merge_threshold_figure(pipeline: pd.DataFrame, baselines: pd.DataFrame, *,
-                           iou_threshold: float = 0.5, title: str | None = None):
+                           folds: pd.DataFrame | None = None, iou_threshold: float = 0.5,
+                           confidence: float = 0.95, title: str | None = None):
     """LipoPose's Fig. 8: pipeline precision and recall by merge threshold, with baselines.
 
     Parameters
     ----------
     pipeline : pandas.DataFrame
-        Columns ``threshold`` (the merge threshold, %), ``precision``, ``recall`` and
-        optionally ``fold``: bars show the mean over folds, error bars one standard deviation.
+        One row per merge threshold: ``threshold`` (%), ``precision``, ``recall`` (over all
+        test micrographs) and optionally ``precision_ci_low``, ``precision_ci_high``,
+        ``recall_ci_low``, ``recall_ci_high``, drawn as error bars.
     baselines : pandas.DataFrame
-        Columns ``label`` (e.g. ``cellpose d=31``), ``precision``, ``recall`` and optionally
-        ``fold``: one horizontal line per label at its mean over folds.
+        One row per ``label`` (e.g. ``cellpose d=31``) with ``precision``, ``recall`` and
+        optionally their interval columns: a horizontal line each, and a light band for
+        its interval.
+    folds : pandas.DataFrame, keyword-only, optional
+        ``threshold``, ``fold``, ``precision``, ``recall`` per fold: drawn as dots over the
+        bars, the spread over folds.
 
     Returns
     -------
@@ -282,8 +309,9 @@ def merge_threshold_figure(pipeline: pd.DataFrame, baselines: pd.DataFrame, *,
 
     Examples
     --------
-    >>> pipeline = pd.DataFrame({"threshold": [20, 10, 20, 10], "fold": [0, 0, 1, 1],
-    ...                          "precision": [0.9, 0.8, 0.7, 0.6], "recall": [0.5, 0.7, 0.5, 0.9]})
+    >>> pipeline = pd.DataFrame({"threshold": [20, 10], "precision": [0.8, 0.7],
+    ...                          "recall": [0.5, 0.8], "precision_ci_low": [0.7, 0.6],
+    ...                          "precision_ci_high": [0.9, 0.75]})
     >>> baselines = pd.DataFrame({"label": ["cellpose d=30"], "precision": [0.7], "recall": [0.6]})
     >>> fig = merge_threshold_figure(pipeline, baselines)
     >>> [round(float(p.get_height()), 2) for p in fig.axes[0].patches]
@@ -293,30 +321,52 @@ def merge_threshold_figure(pipeline: pd.DataFrame, baselines: pd.DataFrame, *,
     """
     _check_columns(pipeline, ["threshold", "precision", "recall"], "merge_threshold_figure")
     _check_columns(baselines, ["label", "precision", "recall"], "merge_threshold_figure")
+    if pipeline["threshold"].duplicated().any():
+        raise ValueError("merge_threshold_figure: give one pipeline row per threshold; "
+                         "per-fold values go in folds=")
     fig, axes = _new_figure(1, 2, width=12.0, height=4.3)
-    stats = pipeline.groupby("threshold")[["precision", "recall"]].agg(["mean", "std"])
-    stats = stats.sort_index(ascending=False)  # the study orders thresholds highest first
-    x = np.arange(len(stats))
+    pipeline = pipeline.sort_values("threshold", ascending=False)  # the study's order
+    x = np.arange(len(pipeline))
+    position = dict(zip(pipeline["threshold"], x))
     bar_color = method_colors(["lipopose"])["lipopose"]
     import seaborn as sns
 
-    line_colors = sns.color_palette("dark", n_colors=max(baselines["label"].nunique(), 1))
-    folds = pipeline["fold"].nunique() if "fold" in pipeline.columns else 1
+    baselines = baselines.sort_values("label", key=lambda s: s.astype(str), kind="stable")
+    line_colors = sns.color_palette("dark", n_colors=max(len(baselines), 1))
+    n_folds = folds["fold"].nunique() if folds is not None and len(folds) else 0
     for ax, metric in zip(axes[0], ("precision", "recall")):
-        spread = stats[(metric, "std")].fillna(0.0).to_numpy() if folds > 1 else None
-        ax.bar(x, stats[(metric, "mean")].to_numpy(), yerr=spread, capsize=3,
-               color=bar_color, alpha=0.85, label="LipoPose pipeline")
-        for k, (label, rows) in enumerate(sorted(baselines.groupby("label"),
-                                                 key=lambda item: str(item[0]))):
-            ax.axhline(float(rows[metric].mean()), color=line_colors[k % len(line_colors)],
-                       linestyle=_LINESTYLES[k % len(_LINESTYLES)], linewidth=1.4, label=label)
-        ax.set_xticks(x, [f"{t:g}" for t in stats.index])
+        height = pipeline[metric].to_numpy(dtype=float)
+        interval = _interval(pipeline, metric)
+        # Error bars from the interval around the bar: asymmetric, as intervals of rates are.
+        yerr = None if interval is None else np.vstack(
+            [np.clip(height - interval[0], 0, None), np.clip(interval[1] - height, 0, None)])
+        ax.bar(x, height, yerr=yerr, capsize=3, color=bar_color, alpha=0.85,
+               label="LipoPose pipeline")
+        if n_folds > 1:
+            dots = folds[folds["threshold"].isin(position)]
+            ax.scatter(dots["threshold"].map(position).to_numpy(dtype=float),
+                       dots[metric].to_numpy(dtype=float), s=10, color="black", alpha=0.6,
+                       zorder=3, label=f"one fold (of {n_folds})")
+        for k, row in enumerate(baselines.itertuples(index=False)):
+            color = line_colors[k % len(line_colors)]
+            ax.axhline(float(getattr(row, metric)), color=color,
+                       linestyle=_LINESTYLES[k % len(_LINESTYLES)], linewidth=1.4,
+                       label=str(row.label))
+            band = _interval(baselines.iloc[[k]], metric)
+            if band is not None:
+                # A collection across the panel (axes x, data y), not a patch: the bars
+                # stay the only patches.
+                ax.fill_between([0.0, 1.0], float(band[0][0]), float(band[1][0]),
+                                transform=ax.get_yaxis_transform(), color=color,
+                                alpha=0.08, linewidth=0)
+        ax.set_xticks(x, [f"{t:g}" for t in pipeline["threshold"]])
         ax.set_xlabel("Merge threshold (%)")
         ax.set_ylabel(f"{metric.capitalize()} (IoU > {iou_threshold:g})")
         ax.set_ylim(0, 1.05)
-        averaged = f", mean ± sd over {folds} folds" if folds > 1 else ""
-        ax.set_title(f"{metric.capitalize()} by merge threshold{averaged}", fontsize="medium")
-    _legend(fig, axes, entries=1 + baselines["label"].nunique())
+        shown = (f"\n(error bars and bands: {confidence * 100:g} % bootstrap intervals)"
+                 if interval is not None else "")
+        ax.set_title(f"{metric.capitalize()} by merge threshold{shown}", fontsize="medium")
+    _legend(fig, axes, entries=1 + len(baselines) + (n_folds > 1))
     if title:
         fig.suptitle(title)
     return fig

@@ -37,6 +37,7 @@ from lipobench.micrograph import Micrograph
 from lipobench.plots import iou_curves_figure, merge_threshold_figure, score_curves_figure
 from lipobench.registry import AdapterRegistry
 from lipobench.regions import RegionKind, RegionSet
+from lipobench.results import summarize
 from lipobench.runner import run_experiment, scoring_shape
 
 PIXEL_SIZE_NM = 0.9
@@ -146,19 +147,29 @@ def test_iou_curve_values_are_the_micro_averages_of_the_table(single):
     np.testing.assert_allclose(merged["recall"], merged["recall_s"])
 
 
-def test_cross_validation_draws_mean_lines_and_spread_bands(crossval):
+def test_cross_validation_draws_pooled_lines_and_interval_bands(crossval):
     folder = open_results(crossval)
     labels = config_labels(folder.table)
-    rates = fold_rates(folder.table).assign(label=lambda f: f["config_id"].map(labels))
-    assert rates["fold"].nunique() == 2
+    summary = summarize(folder.table)
+    rates = summary[summary["status"] == "ok"].assign(
+        label=lambda f: f["config_id"].map(labels))
+    assert rates["folds"].eq(2).all()
     fig = iou_curves_figure(rates)
     n_configs = folder.table["config_id"].nunique()
     assert len(fig.axes[0].lines) == n_configs == 7
-    assert fig.axes[0].collections, "two folds with different results should show a band"
-    line = fig.axes[0].lines[0]
+    assert len(fig.axes[0].collections) == n_configs, "one interval band per configuration"
+    line, band = fig.axes[0].lines[0], fig.axes[0].collections[0]
     cid = next(c for c, lab in labels.items() if lab == line.get_label())
-    per_fold = rates[(rates["config_id"] == cid)].groupby("iou_threshold")["precision"].mean()
-    np.testing.assert_allclose(line.get_ydata(), per_fold.to_numpy())
+    rows = rates[rates["config_id"] == cid].sort_values("iou_threshold")
+    np.testing.assert_allclose(line.get_ydata(), rows["precision"])
+    # The band spans the interval: its outline's lowest and highest points per threshold.
+    outline = band.get_paths()[0].vertices
+    for x, low, high in zip(rows["iou_threshold"], rows["precision_ci_low"],
+                            rows["precision_ci_high"]):
+        at = outline[np.isclose(outline[:, 0], x), 1]
+        assert at.min() == pytest.approx(low) and at.max() == pytest.approx(high)
+    with pytest.raises(ValueError, match="one row per configuration and threshold"):
+        iou_curves_figure(fold_rates(folder.table).assign(label="x"))
 
 
 def test_score_curve_per_detector_run_from_its_loosest_selection(single):
@@ -223,18 +234,31 @@ def test_overlay_counts_agree_with_the_results_table(crossval):
 
 def test_merge_threshold_figure_from_a_cross_validated_run(crossval):
     folder = open_results(crossval)
-    pipeline, baselines = merge_threshold_frames(folder, threshold_parameter="threshold")
-    assert sorted(pipeline["threshold"].unique()) == [1.0, 3.0, 5.0]
-    assert pipeline["fold"].nunique() == 2
-    assert sorted(baselines["label"].unique()) == ["cellpose σmin=2", "cellpose σmin=3"]
-    fig = merge_threshold_figure(pipeline, baselines)
+    pipeline, baselines, per_fold = merge_threshold_frames(folder,
+                                                           threshold_parameter="threshold")
+    assert sorted(pipeline["threshold"]) == [1.0, 3.0, 5.0]
+    assert per_fold["fold"].nunique() == 2 and len(per_fold) == 6
+    assert sorted(baselines["label"]) == ["cellpose σmin=2", "cellpose σmin=3"]
+    summary = summarize(folder.table).set_index(["config_id", "iou_threshold"])
+    fig = merge_threshold_figure(pipeline, baselines, folds=per_fold)
     precision_ax = fig.axes[0]
     assert len(precision_ax.patches) == 3
     heights = [p.get_height() for p in precision_ax.patches]
-    expected = pipeline.groupby("threshold")["precision"].mean().sort_index(ascending=False)
-    np.testing.assert_allclose(heights, expected.to_numpy())
+    expected = pipeline.sort_values("threshold", ascending=False)
+    np.testing.assert_allclose(heights, expected["precision"])
+    # The bars are the pooled rates of summary.csv, not means over folds.
+    pooled = [summary.loc[(cid, 0.5), "precision"] for cid in folder.table.loc[
+        folder.table["adapter"] == "lipopose"].drop_duplicates("config_id").sort_values(
+        "param.threshold", ascending=False)["config_id"]]
+    np.testing.assert_allclose(heights, pooled)
+    # Error bars run from the interval's low to its high end.
+    caps = [line for line in precision_ax.lines if line.get_marker() == "_"]
+    assert sorted(np.round([y for line in caps for y in line.get_ydata()], 9)) == sorted(
+        np.round([*expected["precision_ci_low"], *expected["precision_ci_high"]], 9))
+    assert len(precision_ax.collections) >= 1 + 2  # the error bars, the fold dots, the bands
     legend = precision_ax.get_legend_handles_labels()[1]
     assert "cellpose σmin=2" in legend and "LipoPose pipeline" in legend
+    assert "one fold (of 2)" in legend
 
 
 def test_make_plots_writes_every_figure_of_a_cross_validated_run(crossval, tmp_path):
@@ -355,3 +379,43 @@ def test_cli_refuses_a_run_where_nothing_ran(single, tmp_path, capsys):
     assert exc.value.code == 2
     assert "no configuration ran successfully" in capsys.readouterr().err
     assert not (copy / "plots").exists()
+
+
+def test_cli_run_prints_intervals_and_comparisons_then_plots_unless_told_not_to(tmp_path,
+                                                                                capsys):
+    from lipobench.testing import run_cli
+
+    data = _dataset(tmp_path / "data")
+    experiment = tmp_path / "two.toml"
+    experiment.write_text(
+        f'name = "two"\niou_thresholds = [0.5, 0.7]\n[dataset]\npath = "{data}"\n'
+        '[methods.small]\nadapter = "log"\nmin_sigma = 2.0\nmax_sigma = 10.0\n'
+        'downsample = 1\nthreshold = 1.0\n'
+        '[methods.large]\nadapter = "log"\nmin_sigma = 3.0\nmax_sigma = 10.0\n'
+        'downsample = 1\nthreshold = [1.0, 3.0]\n')
+    out = tmp_path / "results"
+    code, printed, err = run_cli(["run", experiment, "--out", out, "--no-plots"], capsys)
+    assert code == 0, err
+    assert not (out / "plots").exists()
+    assert "95 % bootstrap" in printed and "intervals over 2 test micrographs" in printed
+    assert "with 2 micrographs the intervals are too narrow" in " ".join(printed.split())
+    summary = pd.read_csv(out / "summary.csv")
+    best = summary[np.isclose(summary["iou_threshold"], 0.5)].sort_values(
+        "f1", ascending=False, kind="stable").drop_duplicates("method")
+    lines = printed.splitlines()
+    for row in best.itertuples():
+        # The table's row of this method: the estimate, and its interval on the next line.
+        line = next(k for k, text in enumerate(lines) if text.startswith(f"│ {row.method} "))
+        assert f"{row.f1:.3f}" in lines[line].split("│")[-2]
+        assert f"({row.f1_ci_low:.3f}–{row.f1_ci_high:.3f})" in lines[line + 1].split("│")[-2]
+    comparisons = pd.read_csv(out / "comparisons.csv")
+    assert comparisons["metric"].tolist() == ["f1", "precision", "recall"]
+    row = comparisons.iloc[0]
+    assert (f"  {row.a_method} vs {row.b_method}: {row.difference:+.3f} "
+            f"({row.ci_low:+.3f} to {row.ci_high:+.3f}): ") in printed
+
+    code, printed, err = run_cli(["run", experiment, "--out", out], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in (out / "plots").iterdir()) == sorted(
+        f"{stem}.{suffix}" for stem in FIGURES for suffix in ("png", "svg"))
+    assert f"8 figure files in {out / 'plots'}" in printed
