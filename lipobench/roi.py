@@ -78,6 +78,7 @@ def read_roi_set(path: str | os.PathLike, image_shape) -> np.ndarray:
         raise UserError(f"{path}: unsupported ROI file {suffix!r}; give a Fiji ROI set "
                         "(.zip, from the ROI Manager's More > Save) or one .roi file")
     labels = np.zeros(shape, dtype=np.int32)
+    names = []
     for index, (member, data) in enumerate(members, start=1):
         try:
             roi = roifile.ImagejRoi.frombytes(data)
@@ -85,8 +86,21 @@ def read_roi_set(path: str | os.PathLike, image_shape) -> np.ndarray:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise UserError(f"{path}: member {member!r} is not an ImageJ ROI ({reason}); "
                             "re-save the set from Fiji's ROI Manager") from None
-        window, inside = _roi_pixels(roi, shape, where=f"{path}: ROI {roi.name or member!r}")
+        names.append(roi.name or member)
+        window, inside = _roi_pixels(roi, shape, where=f"{path}: ROI {names[-1]!r}")
+        if not inside.any():
+            # Dropping it would silently change the particle count.
+            raise UserError(f"{path}: ROI {names[-1]!r} covers no pixel of the "
+                            f"{shape[0]} x {shape[1]} image (outside it, or smaller than a "
+                            "pixel); delete it or check that the set belongs to this image")
         labels[window][inside] = index
+    # A particle drawn over completely by later ones would vanish from the truth unnoticed.
+    present = np.bincount(labels.ravel(), minlength=len(names) + 1)[1:]
+    if (present == 0).any():
+        hidden = names[int(np.flatnonzero(present == 0)[0])]
+        raise UserError(f"{path}: ROI {hidden!r} lies wholly under later ROIs "
+                        f"({int((present == 0).sum())} such ROI(s)): each particle needs "
+                        "pixels of its own; delete the duplicates in Fiji's ROI Manager")
     return labels
 
 
