@@ -90,7 +90,8 @@ def circle_iou(a, b) -> np.ndarray:
     d = np.hypot(a[:, 0] - b[:, 0], a[:, 1] - b[:, 1])
     small = np.minimum(r, s)
     inter = np.zeros_like(d)
-    nested = d <= np.abs(r - s)
+    # Centres closer than ~1e-162 px are concentric: the lens formula's 2 d r underflows there.
+    nested = (d <= np.abs(r - s)) | (d * d == 0)
     inter[nested] = np.pi * small[nested] ** 2
     lens = ~nested & (d < r + s)
     if lens.any():
