@@ -68,11 +68,17 @@ def resolve_params(*, preset: str | SynthParams = "quick", seed: int | None = No
 
     ``binning`` alone keeps the physical grid (``--binning 1`` on ``paper`` gives 4096^2 at
     0.222 nm/px); ``size`` and ``pixel_size_nm`` set the written micrographs directly.
-    ``count`` is the mean number of LNPs per micrograph.
+    ``pixel_size_nm`` without ``binning`` keeps the preset's physical pixel size (0.222 nm on
+    both presets): the binning becomes ``round(pixel_size_nm / physical)``, at least 1, so
+    asking for 0.222 nm/px simulates at 0.222 nm/px (binning 1) rather than at a quarter of
+    it. ``count`` is the mean number of LNPs per micrograph.
 
     >>> p = resolve_params(preset="paper", binning=1)
     >>> p.output.size_px, round(p.output.pixel_size_nm, 3)
     (4096, 0.222)
+    >>> p = resolve_params(preset="quick", size=4096, pixel_size_nm=0.222)
+    >>> p.output.binning, p.output.physical_size_px
+    (1, 4096)
     >>> resolve_params(size=0)
     Traceback (most recent call last):
     ...
@@ -101,6 +107,9 @@ def resolve_params(*, preset: str | SynthParams = "quick", seed: int | None = No
         out["size_px"] = size
     if pixel_size_nm is not None:
         out["pixel_size_nm"] = pixel_size_nm
+        if binning is None:
+            physical_px = base.output.physical_pixel_size_nm
+            out["binning"] = max(int(round(pixel_size_nm / physical_px)), 1)
     if seed is not None:
         data["seed"] = seed
     if n_images is not None:

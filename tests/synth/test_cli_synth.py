@@ -75,6 +75,28 @@ def test_paper_preset_binning_one_keeps_the_physical_grid():
     assert p.output.pixel_size_nm == pytest.approx(0.222)
 
 
+@pytest.mark.parametrize("pixel_size, binning, expected", [
+    (0.222, None, 1),  # the request: 4096^2 at 0.222 nm/px is simulated at 4096^2
+    (0.888, None, 4),
+    (0.5, None, 2),
+    (0.1, None, 1),  # finer than the physical pixel: never below binning 1
+    (0.222, 4, 4),  # an explicit --binning wins
+])
+def test_pixel_size_without_binning_keeps_the_physical_pixel(pixel_size, binning, expected):
+    from lipobench.synth.dataset import resolve_params
+
+    p = resolve_params(preset="quick", size=4096, pixel_size_nm=pixel_size, binning=binning)
+    assert p.output.binning == expected
+    assert p.output.physical_size_px == 4096 * expected
+
+
+def test_synth_says_what_it_simulates(tmp_path, capsys):
+    assert main(["synth", str(tmp_path / "out"), "--n-images", "1", "--size", "64",
+                 "--pixel-size", "0.444"]) == 0
+    assert "simulating 128^2 px at 0.222 nm/px, binned 2x to 64^2 px at 0.444 nm/px" in (
+        capsys.readouterr().out)
+
+
 @pytest.mark.parametrize("args, expected", [
     (["--size", "0"], "--size must be a positive number of pixels"),
     (["--size", "-5"], "--size must be a positive number of pixels"),
