@@ -415,6 +415,20 @@ def make_folds(experiment: Experiment, dataset) -> list[Fold]:
     return [Fold(0, tuple(subsets[split.train]), tuple(subsets[split.test]))]
 
 
+def check_scorable(folds: list[Fold], dataset, *, where: str) -> None:
+    """Refuse folds whose test images hold no particle at all.
+
+    With nothing to find and nothing found, precision, recall and F1 are 1 by convention:
+    a 1 x 1-pixel test set would score perfectly and say nothing.
+    """
+    for fold in folds:
+        if not any(len(dataset.micrograph(name).truth) for name in fold.test):
+            which = "the test images" if len(folds) == 1 else f"fold {fold.index}'s test images"
+            raise UserError(f"{where}: {which} ({', '.join(fold.test)}) hold no particles, so "
+                            "every score would be 1 by convention; label particles in them or "
+                            "choose other test images")
+
+
 @dataclass
 class PlannedConfig:
     """A configuration on one fold: resolved values, its tasks, or why it cannot run."""
@@ -443,6 +457,7 @@ class Plan:
 def plan_run(experiment: Experiment, registry, dataset) -> Plan:
     """Expand configurations x folds into deduplicated train and predict tasks."""
     folds = make_folds(experiment, dataset)
+    check_scorable(folds, dataset, where=str(experiment.source or "experiment"))
     configurations = expand_configurations(experiment, registry)
     thresholds = tuple(float(t) for t in experiment.iou_thresholds)
     unavailable: dict[str, str] = {}

@@ -102,6 +102,9 @@ BAD_EXPERIMENTS = {
     "unknown_method": _EXP_HEAD + "[methods.magic]\n",
     "unknown_adapter": _EXP_HEAD + '[methods.mine]\nadapter = "magic"\n',
     "unknown_param": _EXP_HEAD + "[methods.log]\nsharpness = 3\n",
+    # 1 x 1-pixel micrographs with no particles would score P = R = F1 = 1.
+    "no_particles": 'iou_thresholds = [0.5]\n[dataset]\npath = "../data/onepixel"\n'
+                    '[methods.log]\n',
     "param_type": _EXP_HEAD + '[methods.log]\nthreshold = "high"\n',
     "param_inf": _EXP_HEAD + "[methods.log]\nthreshold = inf\n",
     "param_nan_grid": _EXP_HEAD + "[methods.log]\nthreshold = [0.1, nan]\n",
@@ -182,6 +185,16 @@ def build_workspace(root: Path) -> Path:
     from lipobench.imageio import write_labels_tiff
 
     write_labels_tiff(bad / "small_masks" / "m0.tif", np.zeros((50, 40), np.int32))
+    from lipobench.data import DatasetManifest, DatasetSection, SplitSection, write_manifest
+
+    (root / "data" / "onepixel" / "images").mkdir(parents=True)
+    (root / "data" / "onepixel" / "masks").mkdir()
+    for name in ("m0", "m1"):
+        _write_mrc(root / "data" / "onepixel" / "images" / f"{name}.mrc", np.zeros((1, 1)))
+        write_labels_tiff(root / "data" / "onepixel" / "masks" / f"{name}.tif",
+                          np.zeros((1, 1), np.int32))
+    write_manifest(root / "data" / "onepixel", DatasetManifest(
+        dataset=DatasetSection(masks="masks"), split=SplitSection(train=["m0"], test=["m1"])))
     (root / "data" / "plain").mkdir()
     shutil.copyfile(good / "images" / "m0.mrc", root / "data" / "plain" / "m0.mrc")
     shutil.copyfile(good / "images" / "m1.mrc", root / "data" / "plain" / "m1.mrc")
