@@ -387,10 +387,20 @@ class CellposeAdapter(Adapter):
 
         ``result[i][k]`` belongs to ``micrographs[i]`` and ``diameters[k]``.
         """
+        from lipobench.errors import raise_if_interrupted
+
         model = load_cellpose_model(model_ref, self.device)
-        return [[segment(model, m.image, diameter=d, flow_threshold=flow_threshold,
-                         cellprob_threshold=cellprob_threshold) for d in diameters]
-                for m in micrographs]
+        masks = []
+        for micrograph in micrographs:
+            per_diameter = []
+            for diameter in diameters:
+                # Cellpose may swallow a Ctrl-C inside its C++ code: look between evaluations.
+                raise_if_interrupted()
+                per_diameter.append(segment(model, micrograph.image, diameter=diameter,
+                                            flow_threshold=flow_threshold,
+                                            cellprob_threshold=cellprob_threshold))
+            masks.append(per_diameter)
+        return masks
 
     def predict(self, model: ModelRef, micrographs: Sequence[Micrograph],
                 params: Mapping[str, Any], workdir: Path) -> list[RegionSet]:

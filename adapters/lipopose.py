@@ -41,7 +41,7 @@ from lipobench.adapters.base import (
     validate_parameters,
 )
 from lipobench.adapters.cellpose import CellposeAdapter
-from lipobench.errors import UserError
+from lipobench.errors import UserError, raise_if_interrupted
 from lipobench.micrograph import Micrograph
 from lipobench.regions import RegionKind, RegionSet
 
@@ -796,6 +796,8 @@ class LipoPoseAdapter(Adapter):
                                   params.cellprob_threshold)
                 labels = _load_labels(path)
                 if labels is None:
+                    # Cellpose may swallow a Ctrl-C inside its C++ code: look between runs.
+                    raise_if_interrupted()
                     if model is None:
                         model = load_cellpose_model(model_ref, self.cellpose.device)
                     labels = segment(model, micrograph.image, diameter=diameter,

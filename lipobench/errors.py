@@ -59,3 +59,14 @@ def clear_interrupt() -> None:
 def interrupt_requested() -> bool:
     """Whether Ctrl-C was pressed: a task failing after it failed because of it."""
     return _interrupt_requested
+
+
+def raise_if_interrupted() -> None:
+    """Raise :class:`Interrupted` if Ctrl-C was pressed: a safe point between units of work.
+
+    The SIGINT handler raises at once where it can, but an exception raised inside a
+    library's C++ callback is lost or aborts the process, so the handler only takes note
+    there, and the runner and adapters look here between tasks, images and diameters.
+    """
+    if _interrupt_requested:
+        raise Interrupted("interrupted")

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lipobench.errors import UserError
+from lipobench.errors import UserError, raise_if_interrupted
 from lipobench.experiment import ExecutorConfig, ExecutorKind
 
 __all__ = ["Job", "jobs_for", "LocalExecutor", "DaskExecutor", "from_config", "Progress"]
@@ -117,7 +117,10 @@ class LocalExecutor:
         progress.start(len(jobs))
         try:
             for job in jobs:
+                raise_if_interrupted()
                 outcome = job.fn(*job.args, *(outcomes[d] for d in job.deps))
+                # A library may have swallowed the Ctrl-C and carried on: stop here.
+                raise_if_interrupted()
                 outcomes[job.key] = outcome
                 progress.advance(job.label, outcome)
         finally:

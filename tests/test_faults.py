@@ -72,9 +72,22 @@ class SwallowingDetectorForTests(DiskDetectorForTests):
             raise RuntimeError("inference aborted") from exc
 
 
+class SilentSwallowingDetectorForTests(DiskDetectorForTests):
+    """A tool that swallows an interruption and carries on, as a library callback can."""
+
+    name = "silent"
+
+    def predict(self, model, micrographs, params, workdir: Path):
+        try:
+            return super().predict(model, micrographs, params, workdir)
+        except BaseException:  # noqa: BLE001 - the behaviour under test
+            return super().predict(model, micrographs, params, workdir)
+
+
 def fault_registry():
     registry = make_registry()
     registry.register(SwallowingDetectorForTests, package="tests")
+    registry.register(SilentSwallowingDetectorForTests, package="tests")
     return registry
 
 
@@ -185,6 +198,69 @@ def test_ctrl_c_stops_cleanly_says_how_to_resume_and_fails_no_configuration(work
     table = pd.read_parquet(out / "results.parquet")
     assert set(table["status"]) == {"ok"} and table["config_id"].nunique() == 4
     assert table.groupby("config_id")["cached"].first().sum() >= 1  # finished work was kept
+
+
+def test_ctrl_c_that_a_tool_swallows_still_stops_the_run_after_its_task(workspace):
+    folder, marker_dir = workspace
+    path = experiment_file(folder, "[methods.silent]\nradius = [6.0, 7.0, 8.0, 9.0]\n")
+    out = folder / "out"
+    process = subprocess.Popen(_child(folder, ["run", "--no-plots", path, "--out", out]),
+                               env={**os.environ, SLEEP_ENV: "1.0"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            if len(markers(marker_dir, "predict")) >= 2:
+                break
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 130, err
+    assert err.count("\n") == 1 and err.startswith("lipobench: interrupted after "), err
+    assert not (out / "logs").exists() and not (out / "results.parquet").exists()
+
+
+def test_ctrl_c_inside_torch_code_is_deferred_then_raised():
+    # An exception raised into torch's pybind11 callbacks aborts the process (exit -6).
+    from lipobench.cli import _sigint_raises_interrupted
+    from lipobench.errors import Interrupted
+
+    namespace = {"__name__": "torch.stand_in_for_tests", "os": os, "signal": signal}
+    code = compile("os.kill(os.getpid(), signal.SIGINT)\nfor _ in range(200000): pass\n"
+                   "finished = True\n", "<torch stand-in>", "exec")
+    started = time.monotonic()
+    with pytest.raises(Interrupted):
+        with _sigint_raises_interrupted():
+            exec(code, namespace)  # its frame belongs to "torch.": the handler only notes it
+            assert namespace["finished"]
+            time.sleep(5)  # the handler looks again 0.2 s later, outside torch, and raises
+    assert namespace["finished"] and time.monotonic() - started < 2
+
+
+def test_ctrl_c_inside_a_finalizer_prints_nothing_and_stops_at_the_next_safe_point(
+        monkeypatch):
+    import weakref
+
+    from lipobench.cli import _sigint_raises_interrupted
+    from lipobench.errors import Interrupted, raise_if_interrupted
+
+    class Held:
+        pass
+
+    reported = []  # what Python would print as "Exception ignored in ..."
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)
+    with pytest.raises(Interrupted):
+        with _sigint_raises_interrupted():
+            held = Held()
+            ref = weakref.ref(held, lambda _: [os.kill(os.getpid(), signal.SIGINT),
+                                               sum(range(1000))])
+            del held  # the callback runs, the handler raises inside it: Python ignores that
+            assert ref() is None
+            raise_if_interrupted()
+    assert reported == []
 
 
 # ---------------------------------------------------------------------------- the cache

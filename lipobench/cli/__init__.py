@@ -29,6 +29,7 @@ from lipobench.errors import (
     Interrupted,
     UserError,
     clear_interrupt,
+    interrupt_requested,
     request_interrupt,
 )
 
@@ -90,16 +91,52 @@ def _sigint_raises_interrupted():
         return
 
     def handler(signum, frame):
-        request_interrupt()
+        if signum == signal.SIGINT:
+            request_interrupt()
+        elif not interrupt_requested():
+            return  # an alarm that is not ours to act on
+        if _inside(frame, _DEFER_IN):
+            # Python may be running on behalf of C++ here (torch's pybind11 module set-up):
+            # an exception raised into it aborts the process (exit -6). Look again shortly;
+            # errors.raise_if_interrupted catches it at the next safe point at the latest.
+            signal.setitimer(signal.ITIMER_REAL, 0.2)
+            return
         raise Interrupted("interrupted")
+
+    previous_hook = sys.unraisablehook
+
+    def unraisable(report):
+        # Raised inside a finalizer or weakref callback (numba's), Python would print a
+        # traceback and go on; the flag is set, so the next safe point stops the run.
+        if not isinstance(report.exc_value, Interrupted):
+            previous_hook(report)
 
     clear_interrupt()
     previous = signal.signal(signal.SIGINT, handler)
+    previous_alarm = signal.signal(signal.SIGALRM, handler)
+    sys.unraisablehook = unraisable
     try:
         yield
     finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        sys.unraisablehook = previous_hook
+        signal.signal(signal.SIGALRM, previous_alarm)
         signal.signal(signal.SIGINT, previous)
         clear_interrupt()
+
+
+#: Packages whose Python code C++ may be running (pybind11 callbacks), where an exception
+#: raised by a signal handler terminates the process instead of unwinding.
+_DEFER_IN = ("torch", "torchvision")
+
+
+def _inside(frame, packages: tuple[str, ...]) -> bool:
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module.split(".", 1)[0] in packages:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:
