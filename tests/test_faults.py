@@ -160,13 +160,11 @@ def test_sigkill_anywhere_then_rerun_equals_an_uninterrupted_run(workspace, caps
 # ---------------------------------------------------------------------------- SIGINT
 
 
-def test_ctrl_c_stops_cleanly_says_how_to_resume_and_fails_no_configuration(workspace,
-                                                                             capsys):
-    folder, marker_dir = workspace
-    # The swallowing tool turns the interrupt into a RuntimeError: it must still not count
-    # as a failed configuration.
-    path = experiment_file(folder, "[methods.swallow]\nradius = [6.0, 7.0, 8.0, 9.0]\n")
-    out = folder / "out"
+def _interrupted_run(folder: Path, marker_dir: Path, method: str, out: Path
+                     ) -> tuple[int, str, float]:
+    """Run METHOD over four radii in a child, Ctrl-C it while a predict task sleeps in the
+    tool; return its exit code, stderr and how long it took to stop."""
+    path = experiment_file(folder, f"[methods.{method}]\nradius = [6.0, 7.0, 8.0, 9.0]\n")
     process = subprocess.Popen(_child(folder, ["run", "--no-plots", path, "--out", out]),
                                env={**os.environ, SLEEP_ENV: "1.0"},
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -180,11 +178,20 @@ def test_ctrl_c_stops_cleanly_says_how_to_resume_and_fails_no_configuration(work
         sent = time.monotonic()
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
-        stopped_after = time.monotonic() - sent
+        return process.returncode, err, time.monotonic() - sent
     finally:
         process.kill()
         process.wait()
-    assert process.returncode == 130, err
+
+
+def test_ctrl_c_stops_cleanly_says_how_to_resume_and_fails_no_configuration(workspace,
+                                                                             capsys):
+    folder, marker_dir = workspace
+    out = folder / "out"
+    # The swallowing tool turns the interrupt into a RuntimeError: it must still not count
+    # as a failed configuration.
+    code, err, stopped_after = _interrupted_run(folder, marker_dir, "swallow", out)
+    assert code == 130, err
     assert stopped_after < 5
     assert "Traceback" not in err
     assert err.count("\n") == 1, err  # the progress bar is cleared: one line is left
@@ -193,6 +200,7 @@ def test_ctrl_c_stops_cleanly_says_how_to_resume_and_fails_no_configuration(work
     assert not (out / "logs").exists()  # no configuration was recorded as failed
     assert not (out / "results.parquet").exists() and not _leftovers(out)
 
+    path = experiment_file(folder, "[methods.swallow]\nradius = [6.0, 7.0, 8.0, 9.0]\n")
     code, stdout, err = run_cli(["run", "--no-plots", path, "--out", out], capsys)
     assert code == 0, err
     table = pd.read_parquet(out / "results.parquet")
@@ -202,23 +210,9 @@ def test_ctrl_c_stops_cleanly_says_how_to_resume_and_fails_no_configuration(work
 
 def test_ctrl_c_that_a_tool_swallows_still_stops_the_run_after_its_task(workspace):
     folder, marker_dir = workspace
-    path = experiment_file(folder, "[methods.silent]\nradius = [6.0, 7.0, 8.0, 9.0]\n")
     out = folder / "out"
-    process = subprocess.Popen(_child(folder, ["run", "--no-plots", path, "--out", out]),
-                               env={**os.environ, SLEEP_ENV: "1.0"},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and process.poll() is None:
-            if len(markers(marker_dir, "predict")) >= 2:
-                break
-            time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=30)
-    finally:
-        process.kill()
-        process.wait()
-    assert process.returncode == 130, err
+    code, err, _ = _interrupted_run(folder, marker_dir, "silent", out)
+    assert code == 130, err
     assert err.count("\n") == 1 and err.startswith("lipobench: interrupted after "), err
     assert not (out / "logs").exists() and not (out / "results.parquet").exists()
 

@@ -5,7 +5,7 @@ Public API::
     from lipobench.synth import make_dataset, SynthParams, PRESETS, simulate_micrograph
     root = make_dataset(out_dir, preset="quick", seed=0)
 
-See /work/shared/SYNTHETIC.md for the model and :mod:`lipobench.synth.render` for the image
+See the team's SYNTHETIC.md (shared/, beside the checkout) for the model and :mod:`lipobench.synth.render` for the image
 formation.
 
 Presets. ``paper``: 38 micrographs simulated at 4096^2 x 0.222 nm/px (the study's camera) and
