@@ -193,11 +193,13 @@ def _device_name(device: str) -> str:
 
 
 def _validate(adapter, model, micrographs, workdir, *, predict_params=None, select_params=None,
-              scoring_shape=lambda truth: truth) -> dict:
-    """Micro-averaged counts, precision, recall and F1 at IoU 0.5 on ``micrographs``."""
+              scoring_shape=lambda truth: truth, predictions=None) -> dict:
+    """Micro-averaged counts, precision, recall and F1 at IoU 0.5 on ``micrographs``
+    (of ``predictions`` when the caller has them already)."""
     from lipobench.metrics import aggregate, match
 
-    predictions = adapter.predict(model, micrographs, predict_params or {}, workdir)
+    if predictions is None:
+        predictions = adapter.predict(model, micrographs, predict_params or {}, workdir)
     results = []
     for micrograph, prediction in zip(micrographs, predictions):
         prediction = adapter.select(prediction, select_params or {})
@@ -250,18 +252,20 @@ def _validate_cryolo(model, test_set, recipe: DefaultsRecipe, work_dir: Path):
     from lipobench.adapters.cryolo import CryoloAdapter
     from lipobench.metrics.chance import chance_counts
 
+    from lipobench.metrics import rates
+
     adapter = CryoloAdapter()
     select = {"confidence": recipe.cryolo.confidence}
-    scores = _validate(adapter, model, test_set, work_dir / "cryolo" / "val",
-                       select_params=select, scoring_shape=lambda truth: truth.to_boxes())
-    box_size = float(json.loads((Path(model).parent / "training.json").read_text())["box_size"])
     predictions = adapter.predict(model, test_set, {}, work_dir / "cryolo" / "val")
+    scores = _validate(adapter, model, test_set, None, select_params=select,
+                       scoring_shape=lambda truth: truth.to_boxes(), predictions=predictions)
+    box_size = float(adapter.model_info(model)["box_size"])
     chance_tp = sum(chance_counts(m.truth, len(adapter.select(p, select)), box_size)[0]
                     for m, p in zip(test_set, predictions))
-    n_pred = scores["tp"] + scores["fp"]
-    n_true = scores["tp"] + scores["fn"]
-    scores["chance_precision"] = round(chance_tp / n_pred, 4) if n_pred else 1.0
-    scores["chance_recall"] = round(chance_tp / n_true, 4) if n_true else 1.0
+    precision, recall, _ = rates(chance_tp, scores["tp"] + scores["fn"],
+                                 scores["tp"] + scores["fp"])
+    scores["chance_precision"] = round(float(precision), 4)
+    scores["chance_recall"] = round(float(recall), 4)
     return scores
 
 

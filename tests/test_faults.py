@@ -26,13 +26,13 @@ import pytest
 import lipobench.plugins
 from lipobench.testing import assert_user_error, run_cli
 from test_runner import (
-    MARKERS_ENV,
     SLEEP_ENV,
     DiskDetectorForTests,
     experiment_file,
     make_dataset,
     make_registry,
     markers,
+    tiny_workspace,
 )
 
 TESTS = Path(__file__).parent
@@ -93,12 +93,8 @@ def fault_registry():
 
 @pytest.fixture()
 def workspace(tmp_path, monkeypatch):
-    make_dataset(tmp_path / "tiny")
-    marker_dir = tmp_path / "markers"
-    marker_dir.mkdir()
-    monkeypatch.setenv(MARKERS_ENV, str(marker_dir))
     monkeypatch.setattr(lipobench.plugins, "load_registry", lambda **kwargs: fault_registry())
-    return tmp_path, marker_dir
+    return tiny_workspace(tmp_path, monkeypatch)
 
 
 def _child(folder: Path, argv, **env) -> list[str]:

@@ -148,13 +148,18 @@ def markers(folder: Path, stage: str) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith(stage + "-"))
 
 
-@pytest.fixture()
-def workspace(tmp_path, monkeypatch):
+def tiny_workspace(tmp_path: Path, monkeypatch) -> tuple[Path, Path]:
+    """The tiny dataset under tmp_path and a folder where the test doubles leave markers."""
     make_dataset(tmp_path / "tiny")
     marker_dir = tmp_path / "markers"
     marker_dir.mkdir()
     monkeypatch.setenv(MARKERS_ENV, str(marker_dir))
     return tmp_path, marker_dir
+
+
+@pytest.fixture()
+def workspace(tmp_path, monkeypatch):
+    return tiny_workspace(tmp_path, monkeypatch)
 
 
 def experiment_file(folder: Path, body: str, *, header: str = "") -> Path:
