@@ -75,6 +75,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--method", default="cryolo", help="a box method of that run")
     parser.add_argument("--iou", type=float, default=0.5)
     args = parser.parse_args(argv)
+    if not (args.results / "results.parquet").is_file():
+        print(f"{args.results}: no results.parquet; give the output folder of a finished "
+              "lipobench run", file=sys.stderr)
+        return 2
     table = pd.read_parquet(args.results / "results.parquet")
     rows = table[(table["method"] == args.method) & (table["status"] == "ok")
                  & np.isclose(table["iou_threshold"], args.iou)]

@@ -171,6 +171,13 @@ confidence = [0.0, 0.4]
         "input_size 256; nb_epoch 1; training " in out
     by_confidence = table.groupby("param.confidence")["n_pred"].sum()
     assert by_confidence[0.0] > 0 and by_confidence[0.0] >= by_confidence[0.4]
+    # The random-box baseline the README quotes, on these very results.
+    from lipobench.metrics.chance import _main as chance
+
+    assert chance([str(tmp_path / "out"), "--method", "cryolo"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split() == ["configuration", "picks", "P", "R", "P", "chance", "R", "chance"]
+    assert len(lines) == 3 and all(line.startswith("cryolo: confidence=") for line in lines[1:])
     # Filtered images of the training stay in the training entry, the prediction's in its own.
     cache = tmp_path / "out" / "cache"
     trained = [p for p in cache.rglob("filtered") if (p.parent / "cryolo_model.h5").is_file()]
