@@ -4,8 +4,10 @@ Every expensive step is stored under a key, the sha256 of a canonical JSON of ev
 decides its result (adapter, tool version, parameters, data fingerprint). Layout under the
 cache root (``OUT/cache`` for a run)::
 
-    train/<key>/            the train workdir: native/ (ground truth in the tool's format),
-                            model/ (whatever the tool writes), done.json (written last)
+    train/<key>/            the train workdir: native/ (ground truth in the tool's format,
+                            removed once the model is trained: done.json names the training
+                            micrographs instead), model/ (whatever the tool writes),
+                            done.json (written last)
     predict-work/<key>/     the predict workdir shared by every PREDICT combination of one
                             (model, image set), as adapters/base.py promises
     predict/<key>/          one <image>.npz per micrograph (see :func:`save_regions`) and
@@ -16,7 +18,7 @@ atomically as the last step, so a run killed mid-training leaves an entry withou
 the next run wipes and redoes. A predict entry appears all at once (:func:`atomic_dir`).
 
 Integrity: ``done.json`` holds the sha256 of every file of its entry (under ``"files"``;
-a train entry's ``native/`` input copy excepted, it is never read back). Reading an entry
+a train entry's ``native/`` input copy excepted where an adapter keeps its model there). Reading an entry
 verifies them: a missing, truncated or altered file, or an entry without checksums, makes
 the entry count as not done, with a one-line reason (:meth:`Cache.train_entry`,
 :meth:`Cache.predict_entry`), and the runner recomputes it.

@@ -41,6 +41,7 @@ import json
 import shutil
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -78,34 +79,62 @@ __all__ = ["Fold", "TrainTask", "PredictTask", "Scoring", "Outcome", "RunContext
 
 Status = str  # "ok" | "failed" | "unavailable"
 
+#: The train workdir's folder for the tool's copy of the training data, removed once trained.
+NATIVE_DIR = "native"
+
 
 # ---------------------------------------------------------------------------- tasks
 
 
 @dataclass(frozen=True)
 class RunContext:
-    """What every task needs besides its own fields, all picklable."""
+    """What every task needs besides its own fields, all picklable.
+
+    The registry and the dataset are built once per process and run (not once per task:
+    building the registry costs ~0.1 s), keyed by ``run_token`` so that a later run in the
+    same process sees its own plugins.
+    """
 
     dataset_path: str
     out: str
     #: Builds the adapter registry in the worker; None means lipobench.plugins.load_registry.
     registry_factory: Callable[[], Any] | None = None
+    run_token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def cache(self) -> Cache:
         return Cache(Path(self.out) / "cache")
 
     def registry(self):
+        return _per_process(self, "registry", self._build_registry)
+
+    def dataset(self):
+        return _per_process(self, "dataset", self._load_dataset)
+
+    def _build_registry(self):
         if self.registry_factory is not None:
             return self.registry_factory()
         from lipobench.plugins import load_registry
 
         return load_registry()
 
-    def dataset(self):
+    def _load_dataset(self):
         from lipobench.data import load_dataset
 
         return load_dataset(self.dataset_path)
+
+
+#: The objects of the latest run seen by this process, see :class:`RunContext`.
+_PROCESS_MEMO: dict[tuple[str, str], Any] = {}
+
+
+def _per_process(context: RunContext, what: str, build: Callable[[], Any]):
+    key = (context.run_token, what)
+    if key not in _PROCESS_MEMO:
+        for old in [k for k in _PROCESS_MEMO if k[0] != context.run_token]:
+            del _PROCESS_MEMO[old]
+        _PROCESS_MEMO[key] = build()
+    return _PROCESS_MEMO[key]
 
 
 @dataclass(frozen=True)
@@ -270,13 +299,20 @@ def run_train_task(task: TrainTask, context: RunContext) -> Outcome:
         workdir = cache.start_train(task.key)
         micrographs = context.dataset().micrographs(list(task.train_names)) \
             if task.train_names else []
-        native = adapter.to_native(micrographs, _mkdir(workdir / "native"))
+        native_dir = _mkdir(workdir / NATIVE_DIR)
+        native = adapter.to_native(micrographs, native_dir)
         model = adapter.train(native, dict(task.params), _mkdir(workdir / "model"))
         seconds = time.perf_counter() - started
         model_info = adapter.model_info(model)
-        cache.finish_train(task.key, {"model": _model_record(model, workdir),
-                                      "seconds": seconds, "adapter": task.adapter,
-                                      "params": dict(task.params), "model_info": model_info})
+        record = {"model": _model_record(model, workdir), "seconds": seconds,
+                  "adapter": task.adapter, "params": dict(task.params),
+                  "model_info": model_info, "trained_on": list(task.train_names)}
+        # The tool's copy of the training data is rebuilt from the dataset whenever it is
+        # needed again; kept, it would hold every training image once per fold and method.
+        # (Unless an adapter returned a model that lives in it.)
+        if not Path(str(model)).resolve().is_relative_to(native_dir.resolve()):
+            shutil.rmtree(native_dir)
+        cache.finish_train(task.key, record)
     except Exception as exc:  # a crashing tool fails its configurations, not the run
         outcome = _failure(task.task_id, context.out, exc, started)
         outcome.notes = notes

@@ -347,6 +347,35 @@ def test_unlabelled_dataset_is_refused_before_any_task(tmp_path, capsys, monkeyp
     assert not (tmp_path / "out").exists()
 
 
+def test_registry_is_built_once_per_run_in_process(workspace):
+    folder, _ = workspace
+    path = experiment_file(folder, "[methods.diskdetect]\nshrink = [1.0, 2.0]\n"
+                                   "radius = [9.0, 12.0]\n")
+    registry = make_registry()
+    built = []
+
+    def factory():
+        built.append(1)
+        return registry
+
+    run(path, folder / "out", registry=registry, registry_factory=factory)
+    assert len(built) == 1  # 2 train and 4 predict tasks share it
+    run(path, folder / "again", registry=registry, registry_factory=factory)
+    assert len(built) == 2  # a new run builds its own: it may hold other plugins
+
+
+def test_train_entries_keep_the_model_not_a_copy_of_the_training_data(workspace):
+    folder, _ = workspace
+    path = experiment_file(folder, "[methods.diskdetect]\nshrink = [1.0]\n")
+    run(path, folder / "out")
+    (entry,) = (folder / "out" / "cache" / "train").iterdir()
+    assert not (entry / "native").exists()
+    record = json.loads((entry / "done.json").read_text())
+    assert record["trained_on"] == ["m0", "m1"]
+    rerun = run(path, folder / "out")  # the entry is intact without it
+    assert rerun.table["cached"].all()
+
+
 def test_fresh_reruns_everything(workspace):
     folder, marker_dir = workspace
     path = experiment_file(folder, "[methods.diskdetect]\n")
