@@ -400,6 +400,19 @@ def test_adapter_caches_masks_per_image_and_diameter(fake_cellpose, tmp_path):
     assert small.scores.tolist() == [20.0]  # found at 3 of 7 diameters: 43 % > 20 %
 
 
+def test_masks_come_one_micrograph_at_a_time_in_their_smallest_type(fake_cellpose, tmp_path):
+    from lipobench.adapters.lipopose import LipoPosePredictParams
+
+    adapter = LipoPoseAdapter(device="cpu")
+    p = LipoPosePredictParams(diameter_start=10, diameter_stop=40, diameter_step=5)
+    diameters, per_micrograph = adapter.iter_masks("model", _micrographs(3), p, tmp_path)
+    assert len(diameters) == 7 and adapter.cellpose_runs == 0  # nothing runs up front
+    first = next(per_micrograph)
+    assert adapter.cellpose_runs == 7  # only the first micrograph's diameters ran
+    assert {m.dtype for m in first} == {np.dtype(np.uint8)}  # 2 labels: 1 byte per pixel
+    assert [len(m) for m in per_micrograph] == [7, 7] and adapter.cellpose_runs == 21
+
+
 def test_select_until_keeps_objects_entered_at_or_above(fake_cellpose, tmp_path):
     adapter = LipoPoseAdapter(device="cpu")
     params = {"diameter_start": 10, "diameter_stop": 100, "diameter_step": 5}
