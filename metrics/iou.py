@@ -223,43 +223,42 @@ def _run_overlaps(runs_a, runs_b) -> Overlaps:
     Region areas are the summed lengths of their runs, and intersections the lengths shared
     by runs of both images, found by one merge of the two sorted run lists.
     """
-    from lipobench._label_runs import run_overlaps
+    from lipobench._label_runs import run_overlap_table, run_overlaps
 
-    ids_a, index_a = _run_regions(runs_a.values)
-    ids_b, index_b = _run_regions(runs_b.values)
-    area_a = np.bincount(index_a, weights=runs_a.stops - runs_a.starts, minlength=len(ids_a))
-    area_b = np.bincount(index_b, weights=runs_b.stops - runs_b.starts, minlength=len(ids_b))
-    pair_a, pair_b, length = run_overlaps(runs_a, index_a, runs_b, index_b)
-    # One region pair meets in many runs: sum their lengths per pair.
-    key = pair_a * len(ids_b) + pair_b
+    ids_a, index_a, area_a = _run_regions(runs_a)
+    ids_b, index_b, area_b = _run_regions(runs_b)
     if len(ids_a) * len(ids_b) <= _DENSE_LIMIT:
-        table = np.bincount(key, weights=length, minlength=len(ids_a) * len(ids_b))
+        # The merge sums the lengths per region pair straight into the dense table.
+        table = run_overlap_table(runs_a, index_a, len(ids_a), runs_b, index_b, len(ids_b))
         pairs = np.flatnonzero(table)
-        counts = table[pairs]
+        counts = table[pairs].astype(np.float64)
     else:
-        pairs, inverse = np.unique(key, return_inverse=True)
+        pair_a, pair_b, length = run_overlaps(runs_a, index_a, runs_b, index_b)
+        # One region pair meets in many runs: sum their lengths per pair.
+        pairs, inverse = np.unique(pair_a * len(ids_b) + pair_b, return_inverse=True)
         counts = np.bincount(inverse.reshape(-1), weights=length)
     ti, pj = pairs // max(len(ids_b), 1), pairs % max(len(ids_b), 1)
+    area_a, area_b = area_a.astype(np.float64), area_b.astype(np.float64)
     iou = counts / (area_a[ti] + area_b[pj] - counts)
     return Overlaps(ti.astype(np.int64), pj.astype(np.int64), iou, area_a, area_b, ids_a, ids_b)
 
 
-def _run_regions(values: np.ndarray):
-    """Region ids (ascending label values) and each run's region position."""
+def _run_regions(runs):
+    """Region ids (ascending label values), each run's region position, region areas."""
+    values = runs.values
     if values.size == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, np.int64)
     top = int(values.max())
     if top < max(1 << 16, 4 * values.size):
         # Gapped labels are compacted through a table of max + 1 entries, not a sort; huge
         # values (hashes, say) sort the runs' values, never the pixels.
-        present = np.zeros(top + 1, dtype=bool)
-        present[values] = True
-        ids = np.flatnonzero(present)
-        lookup = np.zeros(top + 1, dtype=np.int64)
-        lookup[ids] = np.arange(len(ids))
-        return ids.astype(np.int64), lookup[values]
+        from lipobench._label_runs import run_regions
+
+        return run_regions(runs, top)
     ids, index = np.unique(values, return_inverse=True)
-    return ids.astype(np.int64), index.reshape(-1).astype(np.int64)
+    index = index.reshape(-1).astype(np.int64)
+    areas = np.bincount(index, weights=runs.stops - runs.starts, minlength=len(ids))
+    return ids.astype(np.int64), index, areas.astype(np.int64)
 
 
 def _mask_overlaps(a: np.ndarray, b: np.ndarray) -> Overlaps:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from lipobench._label_runs import label_runs
+from lipobench._label_runs import _MAX_RUN_SHARE, label_runs
 from lipobench.errors import InvalidRegionsError
 from lipobench.metrics import match
 from lipobench.metrics.iou import _mask_overlaps, overlaps
@@ -46,6 +48,17 @@ def _decode(runs, size):
     for start, stop, value in zip(runs.starts, runs.stops, runs.values):
         flat[start:stop] = value
     return flat
+
+
+def _assert_same_overlaps(from_runs, from_pixels):
+    """The same pairs, IoUs, areas and ids, whatever order each lists its pairs in."""
+    order_runs = np.lexsort((from_runs.pred_idx, from_runs.truth_idx))
+    order_pixels = np.lexsort((from_pixels.pred_idx, from_pixels.truth_idx))
+    for name in ("truth_idx", "pred_idx", "iou"):
+        np.testing.assert_array_equal(getattr(from_runs, name)[order_runs],
+                                      getattr(from_pixels, name)[order_pixels])
+    for name in ("truth_areas", "pred_areas", "truth_ids", "pred_ids"):
+        np.testing.assert_array_equal(getattr(from_runs, name), getattr(from_pixels, name))
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -91,13 +104,7 @@ def test_runs_and_pixels_give_the_same_overlaps(top):
         truth, pred = _gapped(rng, truth, top), _gapped(rng, pred, top)
     from_runs = overlaps(RegionSet.from_labels(truth), RegionSet.from_labels(pred))
     from_pixels = _mask_overlaps(truth, pred)
-    order_runs = np.lexsort((from_runs.pred_idx, from_runs.truth_idx))
-    order_pixels = np.lexsort((from_pixels.pred_idx, from_pixels.truth_idx))
-    for name in ("truth_idx", "pred_idx", "iou"):
-        np.testing.assert_array_equal(getattr(from_runs, name)[order_runs],
-                                      getattr(from_pixels, name)[order_pixels])
-    for name in ("truth_areas", "pred_areas", "truth_ids", "pred_ids"):
-        np.testing.assert_array_equal(getattr(from_runs, name), getattr(from_pixels, name))
+    _assert_same_overlaps(from_runs, from_pixels)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64])
@@ -118,6 +125,14 @@ def test_a_view_not_on_a_word_boundary_is_encoded_exactly():
     buffer[1:] = truth.ravel()
     shifted = buffer[1:].reshape(SHAPE)  # contiguous, one byte off 8-byte alignment
     runs, lowest = label_runs(shifted)
+    assert lowest == 0
+    np.testing.assert_array_equal(_decode(runs, truth.size), truth.ravel())
+    # int32 labels one byte off their own alignment (numpy marks the view unaligned)
+    wide = np.zeros(truth.size * 4 + 1, dtype=np.uint8)
+    unaligned = wide[1:].view(np.int32).reshape(SHAPE)
+    unaligned[...] = truth
+    assert not unaligned.flags.aligned
+    runs, lowest = label_runs(unaligned)
     assert lowest == 0
     np.testing.assert_array_equal(_decode(runs, truth.size), truth.ravel())
 
@@ -153,3 +168,66 @@ def test_uint64_labels_take_the_numpy_path():
     assert label_runs(big) == (None, None)
     res = match(RegionSet.from_labels(big), RegionSet.from_labels(pred.astype(np.uint64)), 0.5)
     assert res.n_true == len(np.unique(truth)) - 1
+
+
+def _reference_runs(flat):
+    """(starts, stops, values) of the non-zero runs of ``flat``, by numpy."""
+    flat = flat.astype(np.int64)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flat, [0]])))
+    starts, stops = edges[:-1], edges[1:]
+    keep = flat[starts] != 0
+    return starts[keep], stops[keep], flat[starts][keep]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 300), st.integers(-2, 4)), min_size=1, max_size=60),
+       st.sampled_from(["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32"]),
+       st.integers(0, 70))
+def test_runs_of_any_lengths_are_encoded_exactly(pieces, dtype, width):
+    # Runs of 1..300 pixels land anywhere against the kernels' 256-pixel rows and 64-pixel
+    # chunks (a change at a chunk's first pixel, several in one chunk, rows of one label).
+    lengths = np.array([n for n, _ in pieces])
+    labels = np.array([v for _, v in pieces])
+    if np.dtype(dtype).kind == "u":
+        labels = np.abs(labels)
+    flat = np.repeat(labels, lengths).astype(dtype)
+    width = width or flat.size
+    flat = np.concatenate([flat, np.zeros(-flat.size % width, dtype)])
+    runs, lowest = label_runs(flat.reshape(-1, width))
+    assert lowest == min(int(flat.min()), 0)
+    starts, stops, values = _reference_runs(flat)
+    if len(starts) > max(flat.size // _MAX_RUN_SHARE, 1):
+        assert runs is None
+        return
+    np.testing.assert_array_equal(runs.starts, starts)
+    np.testing.assert_array_equal(runs.stops, stops)
+    np.testing.assert_array_equal(runs.values, values)
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+def test_runs_are_kept_up_to_the_compactness_limit(extra):
+    size = 512 * 512
+    limit = size // _MAX_RUN_SHARE
+    flat = np.zeros(size, np.int32)
+    flat[1 : 2 * (limit + extra) : 2] = 5  # one-pixel runs, also in the walked first row
+    runs, lowest = label_runs(flat.reshape(512, 512))
+    assert lowest == 0
+    if extra > 0:
+        assert runs is None
+    else:
+        np.testing.assert_array_equal(runs.starts, np.arange(1, 2 * (limit + extra), 2))
+
+
+@pytest.mark.parametrize("top", [None, 2**40])
+def test_run_overlaps_past_the_dense_table_limit(monkeypatch, top):
+    # More region pairs than the dense table holds: the merge lists the run pairs instead.
+    from lipobench.metrics import iou
+
+    truth, pred = _pair(9)
+    if top is not None:
+        rng = np.random.default_rng(2)
+        truth, pred = _gapped(rng, truth, top), _gapped(rng, pred, top)
+    from_pixels = _mask_overlaps(truth, pred)
+    monkeypatch.setattr(iou, "_DENSE_LIMIT", 16)
+    from_runs = overlaps(RegionSet.from_labels(truth), RegionSet.from_labels(pred))
+    _assert_same_overlaps(from_runs, from_pixels)
