@@ -138,6 +138,11 @@ class Adapter(ABC):
     #: (crYOLO's ``bin_dir``). An experiment file may set them only when the user passes
     #: ``--allow-tool-paths``: otherwise opening someone's experiment could run their code.
     code_options: ClassVar[tuple[str, ...]] = ()
+    #: Part of every cache key of this adapter's tasks: change it with any change to the
+    #: adapter that changes what it trains or predicts (a conversion, a default, a bug
+    #: fix), so that cached results made by the old code are not served again. The
+    #: tool's version and lipobench's are in the keys already.
+    cache_version: ClassVar[str] = "1"
 
     # ---------------------------------------------------------------- discovery
     @abstractmethod

@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from lipobench import __version__ as lipobench_version
 from lipobench.adapters.base import Stage
 from lipobench.cache import Cache, canonical_json, save_regions, sha256_key
 from lipobench.errors import Interrupted, ToolFailedError, UserError, interrupt_requested
@@ -510,6 +511,10 @@ def plan_run(experiment: Experiment, registry, dataset) -> Plan:
         versions[adapter_name] = available.tool_version
         if not available.ok:
             unavailable[adapter_name] = "; ".join(p for p in (available.reason, available.fix) if p)
+    # A fix to lipobench or to an adapter must not be answered from the old code's cache.
+    code_versions = {name: (lipobench_version,
+                            str(registry.entry(name).adapter_cls.cache_version))
+                     for name in adapters}
     stats_cache: dict[int, Any] = {}
     planned: list[PlannedConfig] = []
     train_tasks: dict[str, TrainTask] = {}
@@ -536,9 +541,12 @@ def plan_run(experiment: Experiment, registry, dataset) -> Plan:
             trainer = trainers[configuration.adapter]
             trainer_options = experiment.tools.get(trainer, {})
             train_key = sha256_key("train", trainer, versions[trainer], trainer_options,
-                                   stages[Stage.TRAIN], train_fp if trainable else None)
-            workdir_key = sha256_key("predict-work", train_key, test_fp)
-            predict_key = sha256_key("predict", train_key, stages[Stage.PREDICT], test_fp)
+                                   stages[Stage.TRAIN], train_fp if trainable else None,
+                                   code_versions[trainer])
+            predictor = (configuration.adapter, code_versions[configuration.adapter])
+            workdir_key = sha256_key("predict-work", train_key, test_fp, predictor)
+            predict_key = sha256_key("predict", train_key, stages[Stage.PREDICT], test_fp,
+                                     predictor)
             item.train_key, item.predict_key = train_key, predict_key
             train_tasks.setdefault(train_key, TrainTask(
                 train_key, trainer, dict(trainer_options), stages[Stage.TRAIN],

@@ -376,6 +376,25 @@ def test_train_entries_keep_the_model_not_a_copy_of_the_training_data(workspace)
     assert rerun.table["cached"].all()
 
 
+def test_a_new_cache_version_reruns_that_adapters_tasks_and_nothing_else(workspace,
+                                                                          monkeypatch):
+    folder, marker_dir = workspace
+    path = experiment_file(folder, "[methods.diskdetect]\n[methods.sharedtrain]\n")
+    run(path, folder / "out")
+    trained, predicted = len(markers(marker_dir, "train")), len(markers(marker_dir, "predict"))
+    assert (trained, predicted) == (1, 2)  # sharedtrain trains as diskdetect
+    monkeypatch.setattr(SharedTrainingDetectorForTests, "cache_version", "2")
+    run(path, folder / "out")
+    # Only sharedtrain predicts again; the training it shares and diskdetect are cached.
+    assert len(markers(marker_dir, "train")) == trained
+    assert len(markers(marker_dir, "predict")) == predicted + 1
+    monkeypatch.setattr(DiskDetectorForTests, "cache_version", "2")
+    run(path, folder / "out")
+    # diskdetect's training changed: it trains again, and both its users predict again.
+    assert len(markers(marker_dir, "train")) == trained + 1
+    assert len(markers(marker_dir, "predict")) == predicted + 1 + 2
+
+
 def test_fresh_reruns_everything(workspace):
     folder, marker_dir = workspace
     path = experiment_file(folder, "[methods.diskdetect]\n")
