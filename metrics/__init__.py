@@ -5,7 +5,15 @@
 
 from lipobench.metrics.curves import Interpolation, PRCurve, precision_recall_curve
 from lipobench.metrics.errors import MetricInputError
-from lipobench.metrics.matching import Aggregation, MatchResult, aggregate, match, rates
+from lipobench.metrics.matching import (
+    Aggregation,
+    CentreMatchResult,
+    MatchResult,
+    aggregate,
+    match,
+    match_centres,
+    rates,
+)
 from lipobench.metrics.strata import stratify_by_size
 from lipobench.metrics.uncertainty import (
     Metric,
@@ -19,6 +27,7 @@ from lipobench.metrics.uncertainty import (
 
 __all__ = [
     "Aggregation",
+    "CentreMatchResult",
     "Interpolation",
     "MatchResult",
     "Metric",
@@ -31,6 +40,7 @@ __all__ = [
     "bootstrap_rates",
     "fold_spread",
     "match",
+    "match_centres",
     "paired_difference",
     "precision_recall_curve",
     "rates",

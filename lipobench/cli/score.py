@@ -2,13 +2,22 @@
 
 ``--report by-size`` gives recall by true diameter and precision by predicted diameter;
 ``--report curve`` the precision-recall curve over prediction scores and its area.
+``--match centre --max-distance PX`` matches by centre distance instead of IoU (the particle
+pickers' convention: a pick within PX pixels of a true centre), with ``--report counts``.
 
 The region kind follows from each file: label images (``.tif``, ``.tiff``, ``.png``) and Fiji
 ROI sets (``.zip``, ``.roi``) hold masks; ``.box``, ``.cbox`` and ``.star`` hold boxes; a Topaz
-coordinate file (``.txt``, ``.tsv``) holds circles; ``.npz`` is lipobench's own RegionSet file.
-A mask truth is scored against boxes or circles only after ``--truth-shape box|circle``
+coordinate file (``.txt``, ``.tsv``) holds circles; a ``.csv`` table holds boxes
+(``row0,col0,row1,col1``) or centres (``row,col`` or ``X-Coordinate,Y-Coordinate``, read as
+circles; see :func:`lipobench.formats.read_region_csv`); ``.npz`` is lipobench's own RegionSet
+file. A mask truth is scored against boxes or circles only after ``--truth-shape box|circle``
 turns it into tight boxes (crYOLO's ground truth in the paper) or minimal enclosing circles
-(Topaz's).
+(Topaz's); a mask prediction against a box or circle truth is converted the same way.
+
+``--flip-truth-rows`` and ``--flip-pred-rows`` say that one file's y counts from the bottom
+edge (row = height - y): crYOLO's files for TIFF, PNG or JPEG input, or picks made on an MRC
+array that is upside down relative to the annotated image. ``--flip-rows`` (the older
+spelling) flips the .box, .cbox and .star files among both.
 """
 
 from __future__ import annotations
@@ -23,13 +32,19 @@ import typer
 from lipobench.cli._app import app
 from lipobench.errors import UserError
 
-__all__ = ["OutputFormat", "Report", "TruthShape", "parse_iou_thresholds", "read_pair",
-           "read_regions", "score_files"]
+__all__ = ["Matching", "OutputFormat", "Report", "TruthShape", "parse_iou_thresholds",
+           "read_pair", "read_regions", "score_files"]
 
 _LABEL_SUFFIXES = (".tif", ".tiff", ".png")
 _ROI_SUFFIXES = (".zip", ".roi")
 _TOPAZ_SUFFIXES = (".txt", ".tsv")
-_KNOWN = _LABEL_SUFFIXES + _ROI_SUFFIXES + _TOPAZ_SUFFIXES + (".box", ".cbox", ".star", ".npz")
+_CSV_SUFFIXES = (".csv",)
+#: Files whose rows ``--flip-rows`` (both files, the older option) flips.
+_CRYOLO_SUFFIXES = (".box", ".cbox", ".star")
+#: Coordinate files, whose rows ``--flip-truth-rows``/``--flip-pred-rows`` may flip; label
+#: images, ROI sets and .npz files count rows from the top by definition.
+_FLIPPABLE = _CRYOLO_SUFFIXES + _CSV_SUFFIXES + _TOPAZ_SUFFIXES
+_KNOWN = _LABEL_SUFFIXES + _ROI_SUFFIXES + _FLIPPABLE + (".npz",)
 
 
 class OutputFormat(str, enum.Enum):
@@ -49,6 +64,15 @@ class Report(str, enum.Enum):
     BY_SIZE = "by-size"
     #: Precision and recall over the prediction scores, and their area (one IoU threshold).
     CURVE = "curve"
+
+
+class Matching(str, enum.Enum):
+    """How ``lipobench score`` pairs predictions with true particles (``--match``)."""
+
+    #: One-to-one by IoU above each ``--iou`` threshold (the paper's rule).
+    IOU = "iou"
+    #: One-to-one by centre distance at most ``--max-distance`` pixels (the pickers' rule).
+    CENTRE = "centre"
 
 
 class TruthShape(str, enum.Enum):
@@ -102,9 +126,13 @@ def read_regions(path, *, image_shape=None, box_size: float | None = None,
     """Read any region file lipobench understands as a RegionSet; the suffix picks the kind.
 
     ``image_shape`` is needed for every file but label images and ``.npz`` files;
-    ``box_size`` for ``.star``; ``radius`` for Topaz files; ``image_name`` picks one image of a
-    Topaz file that holds several (default: the only one, or the file's own name).
+    ``box_size`` for ``.star``; ``radius`` for Topaz files (and centre tables without a
+    radius or Diameter column); ``image_name`` picks one image of a Topaz file or CSV table
+    that holds several (default: the only one, or for Topaz the file's own name).
+    ``flip_rows`` (coordinate files only) reads rows counted from the bottom edge.
     """
+    import numpy as np
+
     from lipobench import formats
     from lipobench.regions import RegionSet
 
@@ -113,7 +141,8 @@ def read_regions(path, *, image_shape=None, box_size: float | None = None,
     if suffix not in _KNOWN:
         raise UserError(
             f"{path}: unknown region file type {suffix or '(no extension)'!r}; give a label "
-            "image (.tif/.png), a ROI set (.zip/.roi), .box, .cbox, .star, a Topaz .txt or .npz"
+            "image (.tif/.png), a ROI set (.zip/.roi), .box, .cbox, .star, a Topaz .txt, a "
+            ".csv table or .npz"
         )
     if not path.is_file():
         raise UserError(f"{path}: no such file; check the path")
@@ -138,6 +167,9 @@ def read_regions(path, *, image_shape=None, box_size: float | None = None,
         from lipobench.roi import read_roi_set
 
         return RegionSet.from_labels(read_roi_set(path, image_shape), copy=False)
+    if suffix in _CSV_SUFFIXES:
+        return formats.read_region_csv(path, image_shape=image_shape, radius=radius,
+                                       image_name=image_name, flip_rows=flip_rows)
     if suffix == ".box":
         return formats.read_box(path, image_shape=image_shape, flip_rows=flip_rows)
     if suffix == ".cbox":
@@ -166,7 +198,10 @@ def read_regions(path, *, image_shape=None, box_size: float | None = None,
         # Topaz writes no line for an image without picks: that is an empty prediction.
         return RegionSet.empty("circle", image_shape).with_scores([])
     found = picks[image_name]
-    return RegionSet.from_circles(found.circles, image_shape=image_shape, scores=found.scores)
+    circles = np.array(found.circles, dtype=np.float64)
+    if flip_rows:
+        circles[:, 0] = image_shape[0] - circles[:, 0]
+    return RegionSet.from_circles(circles, image_shape=image_shape, scores=found.scores)
 
 
 _PLURAL = {"mask": "masks", "box": "boxes", "circle": "circles"}
@@ -185,26 +220,48 @@ def score_files(truth_path, pred_path, *, iou_thresholds, inclusive: bool = Fals
 
 def read_pair(truth_path, pred_path, *, truth_shape: TruthShape | None = None,
               image_shape=None, box_size: float | None = None, radius: float | None = None,
-              image_name: str | None = None, flip_rows: bool = False):
-    """Read a truth and a prediction file as RegionSets of one kind on one image shape.
+              image_name: str | None = None, flip_rows: bool = False,
+              flip_truth_rows: bool = False, flip_pred_rows: bool = False,
+              same_kind: bool = True):
+    """Read a truth and a prediction file as RegionSets on one image shape.
 
     ``truth_shape`` converts the truth (tight boxes or minimal enclosing circles); a mask
-    truth against boxes or circles without it is an error that names the option.
+    prediction against a box or circle truth is converted to the truth's kind the same way.
+    A mask truth against boxes or circles without ``truth_shape`` is an error that names the
+    option. ``flip_truth_rows``/``flip_pred_rows`` flip one coordinate file's rows
+    (row = height - y); ``flip_rows`` is the older option that flips the .box, .cbox and
+    .star files among both. ``same_kind=False`` (centre matching) accepts different kinds.
     """
     from lipobench.regions import RegionKind
 
     truth_path, pred_path = Path(truth_path), Path(pred_path)
-    options = dict(box_size=box_size, radius=radius, image_name=image_name,
-                   flip_rows=flip_rows)
+    if flip_rows and (flip_truth_rows or flip_pred_rows):
+        raise UserError("--flip-rows flips both files; give it alone, or give "
+                        "--flip-truth-rows and/or --flip-pred-rows instead")
+    flips = []
+    for path, flag, option in ((truth_path, flip_truth_rows, "--flip-truth-rows"),
+                               (pred_path, flip_pred_rows, "--flip-pred-rows")):
+        suffix = path.suffix.lower()
+        if flag and suffix in _KNOWN and suffix not in _FLIPPABLE:
+            raise UserError(f"{option}: {path} is a label image, ROI set or .npz file, whose "
+                            "rows count from the top already; drop the option (it applies "
+                            "to .box, .cbox, .star, .csv and Topaz files)")
+        flips.append(bool(flag or (flip_rows and suffix in _CRYOLO_SUFFIXES)))
+    flip_truth, flip_pred = flips
+    options = dict(box_size=box_size, radius=radius, image_name=image_name)
     # A label image carries its own size; read it first so the other file can use it.
     first_is_pred = (pred_path.suffix.lower() in _LABEL_SUFFIXES + (".npz",)
                      and truth_path.suffix.lower() not in _LABEL_SUFFIXES + (".npz",))
     if first_is_pred:
-        pred = read_regions(pred_path, image_shape=image_shape, **options)
-        truth = read_regions(truth_path, image_shape=image_shape or pred.image_shape, **options)
+        pred = read_regions(pred_path, image_shape=image_shape, flip_rows=flip_pred,
+                            **options)
+        truth = read_regions(truth_path, image_shape=image_shape or pred.image_shape,
+                             flip_rows=flip_truth, **options)
     else:
-        truth = read_regions(truth_path, image_shape=image_shape, **options)
-        pred = read_regions(pred_path, image_shape=image_shape or truth.image_shape, **options)
+        truth = read_regions(truth_path, image_shape=image_shape,
+                             flip_rows=flip_truth, **options)
+        pred = read_regions(pred_path, image_shape=image_shape or truth.image_shape,
+                            flip_rows=flip_pred, **options)
     if truth_shape is not None:
         truth_shape = TruthShape(truth_shape)
         if truth_shape is TruthShape.BOX:
@@ -215,7 +272,10 @@ def read_pair(truth_path, pred_path, *, truth_shape: TruthShape | None = None,
             raise UserError(f"--truth-shape mask: {truth_path} holds "
                             f"{_PLURAL[truth.kind.value]}, which cannot become masks; use "
                             "--truth-shape box or circle")
-    if truth.kind is not pred.kind:
+    if truth.kind is not pred.kind and pred.kind is RegionKind.MASK and same_kind:
+        # A mask prediction against boxes or circles: the truth's shape, as for the truth.
+        pred = pred.to_boxes() if truth.kind is RegionKind.BOX else pred.to_circles()
+    if truth.kind is not pred.kind and same_kind:
         if truth.kind is RegionKind.MASK:
             raise UserError(
                 f"{truth_path} holds masks but {pred_path} holds {_PLURAL[pred.kind.value]}: "
@@ -224,7 +284,8 @@ def read_pair(truth_path, pred_path, *, truth_shape: TruthShape | None = None,
         raise UserError(
             f"{truth_path} holds {_PLURAL[truth.kind.value]} but {pred_path} holds "
             f"{_PLURAL[pred.kind.value]}: score files of the same kind (--truth-shape "
-            f"{pred.kind.value} converts the truth)"
+            f"{pred.kind.value} converts the truth), or match centres with --match centre "
+            "--max-distance PX"
         )
     if tuple(truth.image_shape) != tuple(pred.image_shape):
         raise UserError(
@@ -233,6 +294,30 @@ def read_pair(truth_path, pred_path, *, truth_shape: TruthShape | None = None,
             "the same micrograph at the same scale"
         )
     return truth, pred
+
+
+def _check_matching(by_centre: bool, *, max_distance, iou, report, inclusive) -> None:
+    """Refuse options that do not go with ``--match``, before any file is read."""
+    if not by_centre:
+        if max_distance is not None:
+            raise UserError("--max-distance applies to --match centre; add --match centre, "
+                            "or drop --max-distance to match by IoU")
+        return
+    if max_distance is None:
+        raise UserError("--match centre needs --max-distance PX, the largest centre distance "
+                        "of a match (e.g. 27, a quarter of the particle diameter)")
+    if not (math.isfinite(max_distance) and max_distance > 0):
+        raise UserError(f"--max-distance {max_distance:g}: must be a positive number of "
+                        "pixels, e.g. 27")
+    if iou is not None:
+        raise UserError("--iou applies to --match iou; with --match centre drop it "
+                        "(--max-distance sets the rule)")
+    if inclusive:
+        raise UserError("--inclusive applies to --match iou; centres within --max-distance "
+                        "always match inclusively, so drop it")
+    if report is not Report.COUNTS:
+        raise UserError(f"--report {report.value} scores by IoU; with --match centre use "
+                        "--report counts (the default)")
 
 
 def _parse_shape(text: str | None):
@@ -251,8 +336,15 @@ def _parse_shape(text: str | None):
 @app.command("score")
 def score(
     truth: Path = typer.Option(..., "--truth", help="Ground truth: label image, ROI set, "
-                               ".box/.cbox/.star, Topaz .txt or .npz."),
+                               ".box/.cbox/.star, Topaz .txt, .csv table or .npz."),
     pred: Path = typer.Option(..., "--pred", help="Prediction, in any of the same formats."),
+    matching: Matching = typer.Option(Matching.IOU, "--match", case_sensitive=False,
+                                      help="iou (pairs by IoU above --iou) or centre (pairs "
+                                      "whose centres lie within --max-distance pixels; any "
+                                      "two region kinds)."),
+    max_distance: float = typer.Option(None, "--max-distance", metavar="PX",
+                                       help="--match centre: largest centre distance of a "
+                                       "match, in pixels (inclusive)."),
     iou: str = typer.Option(None, "--iou", help="IoU thresholds: 0.5, 0.5,0.75 or "
                             "START:STOP:STEP (STOP included). Default 0.5,0.75,0.9 for "
                             "counts, 0.5 for by-size and curve (which take one)."),
@@ -274,17 +366,30 @@ def score(
     box_size: float = typer.Option(None, "--box-size", metavar="PX",
                                    help=".star files: box size around each centre."),
     radius: float = typer.Option(None, "--radius", metavar="PX",
-                                 help="Topaz files: circle radius around each pick."),
+                                 help="Topaz files (and CSV centres without a radius or "
+                                 "Diameter column): circle radius around each pick."),
     image: str = typer.Option(None, "--image", metavar="NAME",
-                              help="Topaz files: which image's picks to score."),
-    flip_rows: bool = typer.Option(False, "--flip-rows", help=".box/.cbox/.star: y counts "
-                                   "from the bottom edge (crYOLO's output for TIFF, PNG or "
-                                   "JPEG input; not for MRC, which crYOLO flips on reading)."),
+                              help="Topaz files and CSV tables with an image column: which "
+                              "image's regions to score."),
+    flip_truth_rows: bool = typer.Option(False, "--flip-truth-rows", help="The truth's y "
+                                         "counts from the bottom edge: row = height - y "
+                                         "(coordinate files only)."),
+    flip_pred_rows: bool = typer.Option(False, "--flip-pred-rows", help="The prediction's y "
+                                        "counts from the bottom edge: row = height - y "
+                                        "(coordinate files only), e.g. picks made on an MRC "
+                                        "scored against annotations of its flipped JPEG."),
+    flip_rows: bool = typer.Option(False, "--flip-rows", help="Both files' .box/.cbox/.star "
+                                   "y counts from the bottom edge (crYOLO's output for TIFF, "
+                                   "PNG or JPEG input; not for MRC, which crYOLO flips on "
+                                   "reading)."),
 ) -> None:
     """Score one prediction file against one truth file: tp, fp, fn, precision, recall, F1
     (or, with --report, by particle size or over prediction scores)."""
-    from lipobench.metrics import match, precision_recall_curve, stratify_by_size
+    from lipobench.metrics import match, match_centres, precision_recall_curve, stratify_by_size
 
+    by_centre = matching is Matching.CENTRE
+    _check_matching(by_centre, max_distance=max_distance, iou=iou, report=report,
+                    inclusive=inclusive)
     if iou is None:
         iou = "0.5,0.75,0.9" if report is Report.COUNTS else "0.5"
     thresholds = parse_iou_thresholds(iou)
@@ -295,11 +400,23 @@ def score(
         raise UserError("--bins and --pixel-size apply to --report by-size only; drop them")
     truth_set, pred_set = read_pair(truth, pred, truth_shape=truth_shape,
                                     image_shape=_parse_shape(image_shape), box_size=box_size,
-                                    radius=radius, image_name=image, flip_rows=flip_rows)
+                                    radius=radius, image_name=image, flip_rows=flip_rows,
+                                    flip_truth_rows=flip_truth_rows,
+                                    flip_pred_rows=flip_pred_rows, same_kind=not by_centre)
     rule = ">=" if inclusive else ">"
     header = {"truth": str(truth), "pred": str(pred), "kind": truth_set.kind.value,
               "inclusive": bool(inclusive)}
-    if report is Report.COUNTS:
+    if by_centre:
+        result = match_centres(truth_set, pred_set, max_distance=max_distance)
+        frame = result.to_frame()
+        header = {"truth": str(truth), "pred": str(pred), "match": Matching.CENTRE.value,
+                  "truth_kind": truth_set.kind.value, "pred_kind": pred_set.kind.value,
+                  "max_distance": result.max_distance}
+        summary = (f"{truth} vs {pred}: {result.n_true} true "
+                   f"{_PLURAL[truth_set.kind.value]}, {result.n_pred} predicted "
+                   f"{_PLURAL[pred_set.kind.value]}; a match needs centres within "
+                   f"{result.max_distance:g} px")
+    elif report is Report.COUNTS:
         result = match(truth_set, pred_set, thresholds, inclusive=inclusive)
         frame = result.to_frame()
         summary = (f"{truth} vs {pred}: {result.n_true} true, {result.n_pred} predicted "
