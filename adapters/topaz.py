@@ -99,7 +99,9 @@ class TopazTrainParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     pretrained: ShippedDetector | Literal["default"] | None = None
-    downsample: int = Field(1, ge=1)
+    #: None: the detector's own factor (the "default" detector's, from the models manifest;
+    #: 1 for training and for Topaz's shipped detectors).
+    downsample: int | None = Field(None, ge=1)
     radius: float = Field(3.0, ge=0)
     n_expected: float | None = Field(None, gt=0)
     num_epochs: int = Field(10, ge=1)
@@ -237,7 +239,11 @@ class TopazAdapter(Adapter):
                                 "None trains; 'default' (lipobench's trained detector) or a "
                                 "detector Topaz ships (resnet16_u64, ...) is used as is, "
                                 "without training"),
-        "downsample": Parameter(Stage.TRAIN, (1,), "Fourier downsampling factor (preprocess -s)"),
+        "downsample": Parameter(Stage.TRAIN, (None,),
+                                "Fourier downsampling factor (preprocess -s); None: 1, or for "
+                                "pretrained = 'default' the factor it was trained at (the "
+                                "models manifest's; the results' model.downsample says which "
+                                "ran)"),
         "radius": Parameter(Stage.TRAIN, (3.0,),
                             "training radius (train -r) in original pixels: pixels this close "
                             "to a centre count as positive"),
@@ -309,10 +315,15 @@ class TopazAdapter(Adapter):
 
             # The shipped detector was trained on images downsampled by its own factor.
             downsample = int(read_manifest()["models"]["topaz"]["downsample"])
+            if p.downsample not in (None, downsample):
+                raise UserError(f"topaz: pretrained = 'default' was trained at downsample "
+                                f"{downsample} and runs at it, not {p.downsample}; set "
+                                f"downsample = {downsample} or leave downsample out")
             _write_manifest(manifest, str(packaged_model("topaz")), downsample)
             return manifest
+        downsample = p.downsample or 1
         if p.pretrained is not None:
-            _write_manifest(manifest, p.pretrained.value, p.downsample)
+            _write_manifest(manifest, p.pretrained.value, downsample)
             return manifest
 
         from lipobench.formats import read_topaz, write_topaz
@@ -334,10 +345,10 @@ class TopazAdapter(Adapter):
 
         log_path = workdir / "topaz.log"
         with atomic_dir(workdir / "preprocessed") as pre:
-            shapes = _preprocess(images, pre, p.downsample)
+            shapes = _preprocess(images, pre, downsample)
             scaled = {}
             for name, regions in targets.items():
-                index = topaz_index(regions.centroids(), downsample=p.downsample,
+                index = topaz_index(regions.centroids(), downsample=downsample,
                                     shape=shapes[name])
                 circles = np.column_stack([index + 0.5, np.ones(len(index))]).reshape(-1, 3)
                 scaled[name] = RegionSet.from_circles(circles, image_shape=shapes[name])
@@ -347,7 +358,7 @@ class TopazAdapter(Adapter):
         shutil.rmtree(models, ignore_errors=True)
         models.mkdir()
         args = ["--train-images", pre, "--train-targets", pre / _TARGETS,
-                "-n", f"{n_expected:g}", "-r", str(round(p.radius / p.downsample)),
+                "-n", f"{n_expected:g}", "-r", str(round(p.radius / downsample)),
                 "--num-epochs", p.num_epochs, "--epoch-size", p.epoch_size,
                 "--minibatch-size", p.minibatch_size, "--learning-rate", f"{p.learning_rate:g}",
                 "--model", p.model.value, "--units", p.units,
@@ -361,8 +372,22 @@ class TopazAdapter(Adapter):
         if not saved:
             raise ToolFailedError(f"topaz train saved no model in {models}; see log {log_path}",
                                   log_path=log_path)
-        _write_manifest(manifest, saved[-1].relative_to(workdir).as_posix(), p.downsample)
+        _write_manifest(manifest, saved[-1].relative_to(workdir).as_posix(), downsample)
         return manifest
+
+    def model_info(self, model: ModelRef) -> dict[str, str]:
+        """The detector and the downsampling factor it runs at (from the model manifest).
+
+        The results' ``model.downsample`` column: what ran, also where the ``downsample``
+        parameter was left out (None) and the detector brought its own factor.
+        """
+        try:
+            data = json.loads(Path(model).read_text(encoding="utf-8"))
+            detector, downsample = str(data["model"]), int(data["downsample"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}
+        # A file's name only: results tables carry no machine paths.
+        return {"detector": Path(detector).name, "downsample": str(downsample)}
 
     def predict(self, model: ModelRef, micrographs: Sequence[Micrograph],
                 params: Mapping[str, Any], workdir: Path) -> list[RegionSet]:
