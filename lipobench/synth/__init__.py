@@ -20,9 +20,12 @@ simulation 0.98 with the defaults (contrast_scale 0.5, ice phase noise 0.1 rad n
 the nominal potentials and weak ice noise. The simulator is still somewhat easier than those
 vesicles (which were imaged at a lower dose per nm^2), not much easier.
 
-Speed (benchmarks/bench_synth.py): one 4096^2 micrograph in 1.4 s (quiet) to 4.8 s (busy) on
-the shared 2-core machine, 3.7-5.2x one complex64 FFT pair of that size measured in the same
-run (target 10x); the whole paper preset takes about 1-4 minutes.
+Speed (benchmarks/bench_synth.py): one paper micrograph (4096^2 physical, 1024^2 written) in
+0.7-0.9 s in process on the shared 2-core machine, about 4x one complex64 FFT pair of 4096^2
+measured in the same run (target 10x); the whole command ``lipobench synth OUT --n-images 1
+--size 4096 --pixel-size 0.222 --binning 1`` in 1.9-2.3 s on a quiet machine, 10x best
+against best (0.45 s of it interpreter start and imports, 0.14 s interpreter exit); the whole
+paper preset takes about 1-4 minutes.
 
 Modules: ``params`` (typed parameters, presets), ``scene`` (what is where; random
 streams), ``render`` (pixels and ground truth), ``physics`` (CTF and its analysis),
@@ -30,7 +33,16 @@ streams), ``render`` (pixels and ground truth), ``physics`` (CTF and its analysi
 against the real reference micrograph).
 """
 
-from lipobench.synth.dataset import make_dataset, simulate_micrograph
 from lipobench.synth.params import PRESETS, SynthParams
 
 __all__ = ["make_dataset", "simulate_micrograph", "SynthParams", "PRESETS"]
+
+
+def __getattr__(name):
+    # The simulator (scipy.fft, scipy.ndimage) is imported on first use, so that importing a
+    # submodule such as ``lipobench.synth.params`` (the CLI does) stays cheap.
+    if name in ("make_dataset", "simulate_micrograph"):
+        from lipobench.synth import dataset
+
+        return getattr(dataset, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

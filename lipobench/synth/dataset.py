@@ -19,16 +19,19 @@ half-written.
 
 from __future__ import annotations
 
+import csv
+import math
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from lipobench.errors import UserError
 from lipobench.data import write_manifest
 from lipobench.fsutil import atomic_dir
 from lipobench.imageio import write_labels_tiff, write_tiff
+from lipobench.synth._memory import reuse_freed_memory
 from lipobench.synth.params import PRESETS, SynthParams, preset as get_preset, validate_params  # noqa: F401 (doctests)
+from lipobench.synth._parallel import Background
 from lipobench.synth.render import PARTICLE_COLUMNS, Rendered, render_scene
 from lipobench.synth.scene import build_scene
 
@@ -162,6 +165,53 @@ def _write_mrc(path: Path, image: np.ndarray, pixel_size_nm: float, seed: int) -
         mrc.header.nlabl = 1
 
 
+def _write_labels(path: Path, labels: np.ndarray) -> None:
+    """The int32 label image as a zlib-compressed TIFF, as
+    :func:`~lipobench.imageio.write_labels_tiff` writes it, but with the strips compressed by
+    zlib-ng (imagecodecs) where it is installed: the same format, 4-7x faster (0.04 s instead
+    of 0.17 s for 4096^2), files a little larger. (The folder is renamed into place as a
+    whole, so the file needs no atomic write of its own.)"""
+    try:
+        import imagecodecs
+
+        encode = imagecodecs.zlibng_encode if imagecodecs.ZLIBNG.available else None
+    except (ImportError, AttributeError):
+        encode = None
+    if encode is None:
+        write_labels_tiff(path, labels)
+        return
+    import tifffile
+
+    labels = np.ascontiguousarray(labels, dtype=np.int32)
+    rows = 64
+    strips = (encode(labels[r0:r0 + rows]) for r0 in range(0, labels.shape[0], rows))
+    tifffile.imwrite(path, strips, shape=labels.shape, dtype=np.int32, compression="zlib",
+                     rowsperstrip=rows, photometric="minisblack")
+
+
+def _write_tiffs(root: Path, name: str, labels: np.ndarray, distractors: np.ndarray) -> None:
+    _write_labels(root / "masks" / f"{name}.tif", labels)
+    write_tiff(root / "distractors" / f"{name}.tif", distractors)
+
+
+def _csv_cell(value) -> str:
+    """A table cell as pandas' ``to_csv(float_format="%.6g")`` writes it."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (float, np.floating)):
+        return "" if math.isnan(value) else "%.6g" % value
+    return "" if value is None else str(value)
+
+
+def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
+    """Write ``rows`` (dicts) under ``columns``, the same bytes as pandas' ``to_csv``
+    (``index=False, float_format="%.6g"``) of their DataFrame, without importing pandas."""
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([_csv_cell(row.get(c)) for c in columns] for row in rows)
+
+
 def make_dataset(out_dir, *, preset: str | SynthParams = "quick", seed: int | None = 0,
                  n_images: int | None = None, size: int | None = None,
                  pixel_size_nm: float | None = None, binning: int | None = None,
@@ -186,28 +236,26 @@ def make_dataset(out_dir, *, preset: str | SynthParams = "quick", seed: int | No
                         "folder for OUT (an earlier synthetic dataset there is replaced)")
     train, _ = split_names(params)
     train = set(train)
-    with atomic_dir(out_dir) as tmp:
+    with reuse_freed_memory(), atomic_dir(out_dir) as tmp:
         for sub in ("images", "masks", "distractors"):
             (tmp / sub).mkdir()
         tables, rows, shown = [], [], []
         for index in range(params.n_images):
             name = image_name(index)
             result = simulate_micrograph(params, index=index)
+            # The two TIFFs are written on a second thread while this one writes the image
+            # (compression and writing let go of the GIL).
+            tiffs = Background(_write_tiffs, tmp, name, result.labels, result.distractors)
             _write_mrc(tmp / "images" / f"{name}.mrc", result.image,
                        params.output.pixel_size_nm, params.seed)
-            write_labels_tiff(tmp / "masks" / f"{name}.tif", result.labels)
-            write_tiff(tmp / "distractors" / f"{name}.tif", result.distractors)
-            table = result.particles.copy()
-            table.insert(0, "image", name)
-            tables.append(table)
+            tiffs.result()
+            tables.extend({"image": name, **row} for row in result.particle_rows)
             rows.append({"image": name, "split": "train" if name in train else "test",
                          **result.meta})
             if preview and len(shown) < 4:
                 shown.append((result.image, result.labels, result.distractors))
-        particles = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(
-            columns=["image", *PARTICLE_COLUMNS])
-        particles.to_csv(tmp / "particles.csv", index=False, float_format="%.6g")
-        pd.DataFrame(rows).to_csv(tmp / "micrographs.csv", index=False, float_format="%.6g")
+        _write_csv(tmp / "particles.csv", ["image", *PARTICLE_COLUMNS], tables)
+        _write_csv(tmp / "micrographs.csv", list(rows[0]) if rows else ["image", "split"], rows)
         (tmp / "synth_params.json").write_text(params.model_dump_json(indent=2) + "\n",
                                                 encoding="utf-8")
         write_manifest(tmp, _manifest(params))
