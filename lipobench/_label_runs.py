@@ -79,7 +79,7 @@ def _encode(flat, limit):
     # with the run written unconditionally and kept when its label is not background. This
     # reads crowded images (a change in most rows) at the speed of uniform ones; the earlier
     # walk (16 bytes at a time, pixel by pixel where a label changed) took 1.4x as long there.
-    # Row 0 and the partial last row are walked pixel by pixel (_walk, _encode_tail), so
+    # Row 0 and the partial last row are walked pixel by pixel (_walk), so
     # every chunk's shifted read starts inside the image. One function with local counters:
     # helper calls per run and state kept in arrays measured 2-3x slower on crowded images.
     rows = flat.size // _BLOCK
@@ -90,7 +90,9 @@ def _encode(flat, limit):
     stops = np.empty(limit + 1, np.int64)
     values = np.empty(limit + 1, np.int64)
     head = min(_BLOCK, flat.size)
-    count, lowest, start, current = _walk(flat, head, limit, starts, stops, values)
+    zero = flat[0] - flat[0]
+    count, lowest, start, current = _walk(flat, 0, head, limit, 0, zero, 0, zero,
+                                          starts, stops, values)
     if count < 0:
         return -1, lowest, starts, stops, values
     for r in range(1, rows):
@@ -120,19 +122,20 @@ def _encode(flat, limit):
                     lowest = value
                 current = value
                 start = j
-    return _encode_tail(flat, max(rows * _BLOCK, head), limit, count, lowest, start, current,
-                        starts, stops, values)
+    count, lowest, _, _ = _walk(flat, max(rows * _BLOCK, head), flat.size + 1, limit, count,
+                                lowest, start, current, starts, stops, values)
+    return count, lowest, starts, stops, values
 
 
 @_jit
-def _walk(flat, end, limit, starts, stops, values):
-    """(count, lowest, start, current) after pixels ``0 .. end - 1``, pixel by pixel."""
-    count = 0
-    lowest = 0
-    start = 0
-    current = flat[0] - flat[0]
-    for j in range(end):
-        value = flat[j]
+def _walk(flat, begin, end, limit, count, lowest, start, current, starts, stops, values):
+    """(count, lowest, start, current) after pixels ``begin .. end - 1``, pixel by pixel.
+
+    Pixels at or past the image's end read as background, so walking to ``flat.size + 1``
+    closes the last run. ``count`` is -1 when more than ``limit`` runs were found.
+    """
+    for j in range(begin, end):
+        value = flat[j] if j < flat.size else current - current
         if value != current:
             if current != 0:
                 if count == limit:
@@ -146,26 +149,6 @@ def _walk(flat, end, limit, starts, stops, values):
             current = value
             start = j
     return count, lowest, start, current
-
-
-@_jit
-def _encode_tail(flat, begin, limit, count, lowest, start, current, starts, stops, values):
-    """:func:`_encode` from pixel ``begin`` to the end, then the last run closed."""
-    for j in range(begin, flat.size + 1):
-        value = flat[j] if j < flat.size else current - current
-        if value != current:
-            if current != 0:
-                if count == limit:
-                    return -1, lowest, starts, stops, values
-                starts[count] = start
-                stops[count] = j
-                values[count] = current
-                count += 1
-            if value < lowest:
-                lowest = value
-            current = value
-            start = j
-    return count, lowest, starts, stops, values
 
 
 @_jit
