@@ -47,7 +47,10 @@ DONE = "done.json"
 #: The key of done.json holding {relative path: sha256} of the entry's files.
 FILES = "files"
 #: Folders of a train entry that are not checksummed: inputs, never read back.
-_UNCHECKED = ("native",)
+#: The train workdir's folder for the tool's copy of the training data; the runner removes it
+#: once the model is trained, so it is never part of an entry's checksums.
+NATIVE_DIR = "native"
+_UNCHECKED = (NATIVE_DIR,)
 
 
 def _plain(value: Any) -> Any:

@@ -51,7 +51,7 @@ import numpy as np
 
 from lipobench import __version__ as lipobench_version
 from lipobench.adapters.base import Stage
-from lipobench.cache import Cache, canonical_json, save_regions, sha256_key
+from lipobench.cache import NATIVE_DIR, Cache, canonical_json, save_regions, sha256_key
 from lipobench.errors import Interrupted, ToolFailedError, UserError, interrupt_requested
 from lipobench.experiment import (
     Configuration,
@@ -79,9 +79,6 @@ __all__ = ["Fold", "TrainTask", "PredictTask", "Scoring", "Outcome", "RunContext
            "prepare_dataset"]
 
 Status = str  # "ok" | "failed" | "unavailable"
-
-#: The train workdir's folder for the tool's copy of the training data, removed once trained.
-NATIVE_DIR = "native"
 
 
 # ---------------------------------------------------------------------------- tasks
