@@ -203,13 +203,21 @@ def test_check_experiment_on_parsed_mapping(registry):
                                            "methods": {"log": {}}}), registry)
 
 
-@pytest.mark.parametrize("name", ["paper21.toml", "quick.toml", "lipopose_cv.toml"])
+@pytest.mark.parametrize("name", ["paper21.toml", "paper21_gpu.toml", "quick.toml",
+                                  "lipopose_cv.toml", "lipopose_cv_gpu.toml"])
 def test_shipped_experiments_are_valid(name):
     registry = load_registry()
     experiment = load_experiment(REPO / "experiments" / name, registry)
     configurations = expand_configurations(experiment, registry)
     assert experiment.dataset.synthetic is not None
-    if name == "paper21.toml":
+    assert experiment.name == name.removesuffix(".toml")
+    if name in ("paper21.toml", "lipopose_cv.toml"):
+        # the CPU-sized study fine-tunes the shipped Cellpose model, the GPU one starts afresh
+        cellpose_like = [c for c in configurations if c.adapter in ("cellpose", "lipopose")]
+        assert {(c.spec["init"], c.spec["n_epochs"]) for c in cellpose_like} == {("default", 10)}
+    elif name.endswith("_gpu.toml"):
+        assert {c.spec["init"] for c in configurations if c.adapter == "cellpose"} == {"scratch"}
+    if name.startswith("paper21"):
         assert experiment.dataset.synthetic.preset == "paper"
         assert len(configurations) == 21
         per_adapter = {}
