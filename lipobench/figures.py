@@ -10,6 +10,9 @@ Files written under ``OUT`` (default ``RESULTS/plots``), each as PNG and/or SVG:
 
 ``precision_recall_vs_iou``   precision and recall against IoU, one line per configuration,
                               bands for the 95 % bootstrap intervals of ``summary.csv``
+``precision_recall_vs_iou_A_vs_B``  the same for two methods A and B, for every pair when
+                              three or more methods ran (the study's Figs. 4-7: Cellpose
+                              against crYOLO, Cellpose against Topaz)
 ``score_precision_recall``    precision-recall over score at IoU 0.5, AUC in the legend
 ``recall_by_size``            recall by ground-truth diameter, best configuration per method
 ``overlays``                  TP/FP/FN on the first test image, best configuration per method
@@ -44,6 +47,7 @@ __all__ = [
     "size_strata",
     "overlay_panels",
     "merge_threshold_frames",
+    "method_pairs",
     "make_plots",
     "SCORE_IOU",
 ]
@@ -497,6 +501,22 @@ def merge_threshold_frames(folder: ResultsFolder, *, threshold_parameter: str,
 # ----------------------------------------------------------------------------- all
 
 
+def method_pairs(methods: Sequence[str] | pd.Series) -> list[tuple[str, str]]:
+    """The pairs of methods drawn side by side: every pair, when there are three or more.
+
+    With two methods or one, the figure of all configurations already is the comparison.
+
+    >>> method_pairs(["topaz", "cellpose", "cryolo", "cellpose"])
+    [('cellpose', 'cryolo'), ('cellpose', 'topaz'), ('cryolo', 'topaz')]
+    >>> method_pairs(["cellpose", "topaz"])
+    []
+    """
+    import itertools
+
+    names = sorted(set(methods))
+    return list(itertools.combinations(names, 2)) if len(names) >= 3 else []
+
+
 def make_plots(results: str | Path, *, out: str | Path | None = None,
                formats: PlotFormat | str = PlotFormat.BOTH, registry=None) -> tuple[list[Path],
                                                                                     list[str]]:
@@ -532,6 +552,15 @@ def make_plots(results: str | Path, *, out: str | Path | None = None,
         label=lambda f: f["config_id"].map(labels))
     written += plots.save_figure(plots.iou_curves_figure(rates, title=name), out,
                                  "precision_recall_vs_iou", suffixes)
+    # The study's Figs. 4-7 set two methods side by side; with three or more methods in one
+    # figure, 20-odd lines hide each other.
+    colors = plots.method_colors(rates["method"])
+    for first, second in method_pairs(rates["method"]):
+        pair = rates[rates["method"].isin([first, second])]
+        figure = plots.iou_curves_figure(pair, title=f"{name}: {first} vs {second}",
+                                         colors=colors)
+        written += plots.save_figure(figure, out, f"precision_recall_vs_iou_{first}_vs_{second}",
+                                     suffixes)
     select = select_parameters(registry, sorted(set(folder.table["adapter"])))
     best = best_configurations(folder.table)
     try:

@@ -11,7 +11,7 @@ the configurations of a method differ by shade and line style.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +96,8 @@ def _interval(rows: pd.DataFrame, metric: str):
 
 
 def iou_curves_figure(rates: pd.DataFrame, *, title: str | None = None,
-                      confidence: float = 0.95):
+                      confidence: float = 0.95,
+                      colors: Mapping[str, tuple[float, float, float]] | None = None):
     """Precision and recall against the IoU threshold, one line per configuration.
 
     Parameters
@@ -110,6 +111,10 @@ def iou_curves_figure(rates: pd.DataFrame, *, title: str | None = None,
         Figure title.
     confidence : float, keyword-only
         The level of the intervals, for the panel titles.
+    colors : mapping, keyword-only
+        Each method's colour; default :func:`method_colors` of the methods in ``rates``. Give
+        the whole run's so that a figure of two of its methods colours them as the figure of
+        all of them does.
 
     Returns
     -------
@@ -137,8 +142,9 @@ def iou_curves_figure(rates: pd.DataFrame, *, title: str | None = None,
                          "(summary.csv's rows, not per fold or image)")
     fig, axes = _new_figure(1, 2, width=11.5, height=4.2)
     configs = _configurations(rates)
-    colors = method_colors(m for m, _ in configs)
-    per_method = {m: [lab for mm, lab in configs if mm == m] for m in colors}
+    if colors is None:
+        colors = method_colors(m for m, _ in configs)
+    per_method = {m: [lab for mm, lab in configs if mm == m] for m, _ in configs}
     banded = False
     for (method, label) in configs:
         rows = rates[(rates["method"] == method) & (rates["label"] == label)]

@@ -34,7 +34,12 @@ from lipobench.figures import (
 )
 from lipobench.metrics import match, precision_recall_curve
 from lipobench.micrograph import Micrograph
-from lipobench.plots import iou_curves_figure, merge_threshold_figure, score_curves_figure
+from lipobench.plots import (
+    iou_curves_figure,
+    merge_threshold_figure,
+    method_colors,
+    score_curves_figure,
+)
 from lipobench.registry import AdapterRegistry
 from lipobench.regions import RegionKind, RegionSet
 from lipobench.results import summarize
@@ -265,10 +270,29 @@ def test_make_plots_writes_every_figure_of_a_cross_validated_run(crossval, tmp_p
     written, notes = make_plots(crossval, out=tmp_path, formats="png",
                                 registry=registry_with_fakes())
     assert notes == []
+    pairs = ("cellpose_vs_lipopose", "cellpose_vs_log", "lipopose_vs_log")
     assert sorted(p.name for p in written) == sorted(
-        f"{stem}.png" for stem in (*FIGURES, "lipopose_merge_thresholds"))
+        f"{stem}.png" for stem in (*FIGURES, "lipopose_merge_thresholds",
+                                   *(f"precision_recall_vs_iou_{pair}" for pair in pairs)))
     for path in written:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_figure_of_two_methods_colours_them_as_the_figure_of_all_does():
+    rates = pd.DataFrame({"method": ["cellpose", "cryolo", "topaz"] * 2,
+                          "label": ["cellpose d=70", "cryolo box=70", "topaz r=30"] * 2,
+                          "iou_threshold": [0.5] * 3 + [0.75] * 3,
+                          "precision": [0.9, 0.2, 0.6, 0.7, 0.1, 0.3],
+                          "recall": [0.8, 0.3, 0.5, 0.6, 0.1, 0.2]})
+    colors = method_colors(rates["method"])
+    pair = rates[rates["method"] != "cryolo"]
+    alone = iou_curves_figure(pair)
+    shared = iou_curves_figure(pair, colors=colors)
+    by_label = {line.get_label(): line.get_color() for line in shared.axes[0].lines}
+    assert by_label == {"cellpose d=70": colors["cellpose"], "topaz r=30": colors["topaz"]}
+    # on its own, topaz would take the colour the whole run gave cryolo
+    assert {line.get_label(): line.get_color() for line in alone.axes[0].lines}[
+        "topaz r=30"] == colors["cryolo"]
 
 
 def test_a_vanished_dataset_skips_the_truth_figures_with_a_note(single, tmp_path):
