@@ -697,6 +697,7 @@ def _run_locked(experiment, out, executor, registry, registry_factory, fresh, co
 
     jobs: list = []
     progress = executors.Progress(console=console)
+    started = time.time()
     try:
         remove_stale_temporaries(out)  # what a killed run was writing; we hold the lock
         if fresh and (out / "cache").exists():
@@ -716,7 +717,7 @@ def _run_locked(experiment, out, executor, registry, registry_factory, fresh, co
         summary = results.summarize(table)
         results.write_results(out, table, summary)
         atomic_write_text(out / "run.json", _run_record(experiment, plan, dataset_path,
-                                                        previous))
+                                                        previous, started=started))
     except Interrupted:
         if not jobs:
             raise Interrupted("interrupted before any task ran: run the same command "
@@ -761,8 +762,14 @@ def _load_registry():
 
 
 def _run_record(experiment: Experiment, plan: Plan, dataset_path: Path,
-                previous: Mapping[str, Any] | None = None) -> str:
-    """run.json; ``previous`` (a run.json kept by ``--only``) gives the other methods' entries."""
+                previous: Mapping[str, Any] | None = None, *, started: float) -> str:
+    """run.json; ``previous`` (a run.json kept by ``--only``) gives the other methods' entries.
+
+    ``wall_seconds`` is this invocation's, from ``started`` to now: a resumed run reports
+    only what it did itself, since cached tasks cost it nothing.
+    """
+    from lipobench.provenance import environment
+
     configs = {}
     unavailable = dict(plan.unavailable)
     if previous:
@@ -786,4 +793,8 @@ def _run_record(experiment: Experiment, plan: Plan, dataset_path: Path,
                   for f in plan.folds],
         "configurations": configs,
         "unavailable": unavailable,
+        "environment": environment({item.configuration.adapter: item.tool_version
+                                    for item in plan.configs}),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "wall_seconds": round(time.time() - started, 1),
     })

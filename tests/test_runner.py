@@ -270,6 +270,27 @@ def test_derived_values_resolve_per_fold_and_are_recorded(workspace):
     assert len(markers(marker_dir, "train")) == 2
 
 
+def test_run_json_says_what_the_run_ran_on_and_how_long_it_took(workspace):
+    import lipobench
+
+    folder, _ = workspace
+    path = experiment_file(folder, "[methods.diskdetect]\n")
+    before = time.time()
+    run(path, folder / "out")
+    took = time.time() - before
+    record = json.loads((folder / "out" / "run.json").read_text())
+    env = record["environment"]
+    assert env["packages"]["lipobench"] == lipobench.__version__
+    assert env["packages"]["numpy"] == np.__version__
+    assert set(env["tools"]) == {"diskdetect"}
+    assert env["cpu_count"] >= 1 and env["python"].startswith("3.")
+    assert 0 <= record["wall_seconds"] <= took + 0.5
+    import calendar
+
+    started = calendar.timegm(time.strptime(record["started"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert abs(started - before) < 5
+
+
 def test_crash_is_recorded_with_its_log_and_others_still_run(workspace, capsys):
     folder, marker_dir = workspace
     path = experiment_file(folder, "[methods.crashdetect]\nmin_score = [0.0, 1.0]\n"
