@@ -89,15 +89,25 @@ def schema_parameters(stages: Mapping[Stage, type[BaseModel]]) -> dict[str, Para
     ...     confidence: float = Field(0.3, description="minimum confidence")
     >>> schema_parameters({Stage.SELECT: Select})["confidence"]
     Parameter(stage=<Stage.SELECT: 'select'>, grid=(0.3,), help='minimum confidence')
+
+    A field whose default grid has several points says so in ``json_schema_extra={"grid":
+    (...)}``; the first point is then the default.
+
+    >>> class Predict(BaseModel):
+    ...     sigma: float = Field(4.0, json_schema_extra={"grid": (4.0, 8.0)})
+    >>> schema_parameters({Stage.PREDICT: Predict})["sigma"].grid
+    (4.0, 8.0)
     """
     parameters = {}
     for stage, model in stages.items():
         for key, field in model.model_fields.items():
-            default = field.get_default(call_default_factory=True)
+            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+            grid = extra.get("grid")
+            if grid is None:
+                grid = (field.get_default(call_default_factory=True),)
             # Grids hold what an experiment file would write: an enum's value, not the member.
-            if isinstance(default, enum.Enum):
-                default = default.value
-            parameters[key] = Parameter(stage, (default,), field.description or "")
+            grid = tuple(v.value if isinstance(v, enum.Enum) else v for v in grid)
+            parameters[key] = Parameter(stage, grid, field.description or "")
     return parameters
 
 
@@ -130,6 +140,12 @@ class Adapter(ABC):
     #: Name of another adapter whose training this one reuses (same TRAIN parameters, same
     #: model); the runner then trains once for both, as the LipoPose study does.
     trains_as: ClassVar[str | None] = None
+    #: One pydantic model per stage: the one place each parameter's name, type, constraints,
+    #: default grid and help are written. A subclass that sets it gets :attr:`parameters`
+    #: derived from it (:func:`schema_parameters`), and ``lipobench run`` validates every
+    #: value of an experiment file against it before any work.
+    schemas: ClassVar[Mapping[Stage, type[BaseModel]]] = {}
+    #: Name -> :class:`Parameter`; derived from :attr:`schemas` where a subclass sets those.
     parameters: ClassVar[Mapping[str, Parameter]] = {}
     #: The environment of its own the tool needs, which ``lipobench tools install NAME``
     #: builds (crYOLO: Python 3.7); None when the tool lives in lipobench's environment.
@@ -143,6 +159,11 @@ class Adapter(ABC):
     #: fix), so that cached results made by the old code are not served again. The
     #: tool's version and lipobench's are in the keys already.
     cache_version: ClassVar[str] = "1"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "schemas" in cls.__dict__ and "parameters" not in cls.__dict__:
+            cls.parameters = schema_parameters(cls.schemas)
 
     # ---------------------------------------------------------------- discovery
     @abstractmethod

@@ -45,7 +45,6 @@ from lipobench.adapters.base import (
     Adapter,
     Availability,
     ModelRef,
-    Parameter,
     Stage,
     validate_parameters,
 )
@@ -59,6 +58,7 @@ __all__ = [
     "CellposeAdapter",
     "CellposeTrainParams",
     "CellposePredictParams",
+    "CellposeThresholds",
     "Device",
     "load_cellpose_model",
     "segment",
@@ -75,27 +75,41 @@ _MASK_SUFFIX = "_masks.tif"
 
 
 class CellposeTrainParams(BaseModel):
-    """TRAIN-stage parameters of :class:`CellposeAdapter`."""
+    """TRAIN-stage parameters of :class:`CellposeAdapter` (and of LipoPose, which trains as it)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    init: str = "scratch"
-    n_epochs: int = Field(500, ge=0)
-    learning_rate: float = Field(0.005, gt=0)
-    weight_decay: float = Field(1e-5, ge=0)
-    diam_mean: float = Field(30.0, gt=0)
-    bsize: int = Field(224, ge=64)
-    seed: int = 0
+    init: str = Field("scratch", description=(
+        "'scratch' (random weights), 'default' (the model lipobench ships; with n_epochs = 0 "
+        "it is used without training), a model file, or a built-in name already present "
+        "locally (cyto3, ...); nothing is downloaded"))
+    n_epochs: int = Field(500, ge=0, description=(
+        "training epochs (train_seg n_epochs); 0 only with a file, built-in or 'default' "
+        "init: use it untrained"))
+    learning_rate: float = Field(0.005, gt=0, description="AdamW learning rate")
+    weight_decay: float = Field(1e-5, ge=0, description="AdamW weight decay")
+    diam_mean: float = Field(30.0, gt=0, description=(
+        "diameter (px) objects are rescaled to in training; a file or built-in init keeps "
+        "its own"))
+    bsize: int = Field(224, ge=64, description=(
+        "training tile size (px); 128 trains about 2.5x faster on a CPU"))
+    seed: int = Field(0, description="seed of torch and numpy for training")
 
 
-class CellposePredictParams(BaseModel):
+class CellposeThresholds(BaseModel):
+    """The thresholds of one Cellpose evaluation, shared by Cellpose and LipoPose."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    flow_threshold: float = Field(0.4, ge=0, description="maximum flow error of a mask")
+    cellprob_threshold: float = Field(0.0, description="cell probability threshold")
+
+
+class CellposePredictParams(CellposeThresholds):
     """PREDICT-stage parameters of :class:`CellposeAdapter`."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    diameter: float | None = Field(None, gt=0)
-    flow_threshold: float = Field(0.4, ge=0)
-    cellprob_threshold: float = 0.0
+    diameter: float | None = Field(None, gt=0, description=(
+        "particle diameter (px) for eval; None: the training masks' mean"))
 
 
 def _validated(model_cls, params: Mapping[str, Any], stage: str):
@@ -252,28 +266,8 @@ class CellposeAdapter(Adapter):
         "Stringer C, Wang T, Michaelos M, Pachitariu M. Cellpose: a generalist algorithm for "
         "cellular segmentation. Nat Methods 18, 100-106 (2021)"
     )
-    parameters: ClassVar[Mapping[str, Parameter]] = {
-        "init": Parameter(Stage.TRAIN, ("scratch",),
-                          "'scratch' (random weights), 'default' (the model lipobench ships; "
-                          "with n_epochs = 0 it is used without training), a model file, or a "
-                          "built-in name already present locally (cyto3, ...); nothing is "
-                          "downloaded"),
-        "n_epochs": Parameter(Stage.TRAIN, (500,),
-                              "training epochs (train_seg n_epochs); 0 only with a file, "
-                              "built-in or 'default' init: use it untrained"),
-        "learning_rate": Parameter(Stage.TRAIN, (0.005,), "AdamW learning rate"),
-        "weight_decay": Parameter(Stage.TRAIN, (1e-5,), "AdamW weight decay"),
-        "diam_mean": Parameter(Stage.TRAIN, (30.0,),
-                               "diameter (px) objects are rescaled to in training; a file or "
-                               "built-in init keeps its own"),
-        "bsize": Parameter(Stage.TRAIN, (224,),
-                           "training tile size (px); 128 trains about 2.5x faster on a CPU"),
-        "seed": Parameter(Stage.TRAIN, (0,), "seed of torch and numpy for training"),
-        "diameter": Parameter(Stage.PREDICT, (None,),
-                              "particle diameter (px) for eval; None: the training masks' mean"),
-        "flow_threshold": Parameter(Stage.PREDICT, (0.4,), "maximum flow error of a mask"),
-        "cellprob_threshold": Parameter(Stage.PREDICT, (0.0,), "cell probability threshold"),
-    }
+    schemas: ClassVar[Mapping[Stage, type[BaseModel]]] = {
+        Stage.TRAIN: CellposeTrainParams, Stage.PREDICT: CellposePredictParams}
 
     def __init__(self, device: Device | str = Device.AUTO):
         self.device = Device(device)

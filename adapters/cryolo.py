@@ -40,8 +40,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from lipobench.adapters.base import (Adapter, Availability, ModelRef, Stage, schema_parameters,
-                                     validate_parameters)
+from lipobench.adapters.base import Adapter, Availability, ModelRef, Stage, validate_parameters
 from lipobench.errors import ToolFailedError, ToolUnavailableError, UserError
 from lipobench.fsutil import atomic_dir, atomic_write_text
 from lipobench.micrograph import Micrograph
@@ -339,8 +338,7 @@ class CryoloAdapter(Adapter):
     region_kind = RegionKind.BOX
     citation = ("Wagner, T. et al. (2019). SPHIRE-crYOLO is a fast and accurate fully automated "
                 "particle picker for cryo-EM. Communications Biology 2, 218.")
-    parameters = schema_parameters({Stage.TRAIN: CryoloTrainParams,
-                                    Stage.SELECT: CryoloSelectParams})
+    schemas = {Stage.TRAIN: CryoloTrainParams, Stage.SELECT: CryoloSelectParams}
     environment = ENVIRONMENT
     #: bin_dir names the programs lipobench runs: an experiment file may set it only with the
     #: user's explicit word (``lipobench run --allow-tool-paths``).

@@ -36,11 +36,14 @@ from lipobench.adapters.base import (
     Adapter,
     Availability,
     ModelRef,
-    Parameter,
     Stage,
     validate_parameters,
 )
-from lipobench.adapters.cellpose import CellposeAdapter
+from lipobench.adapters.cellpose import (
+    CellposeAdapter,
+    CellposeThresholds,
+    CellposeTrainParams,
+)
 from lipobench.errors import UserError, raise_if_interrupted
 from lipobench.micrograph import Micrograph
 from lipobench.regions import RegionKind, RegionSet
@@ -611,19 +614,25 @@ def merge_masks(label_masks, thresholds=DEFAULT_THRESHOLDS, *,
 
 
 # --------------------------------------------------------------------------- adapter
-class LipoPosePredictParams(BaseModel):
+class LipoPosePredictParams(CellposeThresholds):
     """PREDICT-stage parameters of :class:`LipoPoseAdapter`."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    diameter_start: float | None = Field(None, gt=0)
-    diameter_stop: float | None = Field(None, gt=0)
-    diameter_step: float = Field(5.0, gt=0)
-    confidence: ConfidenceMethod = ConfidenceMethod.AVERAGE
-    window: int | None = Field(None, ge=1)
-    merge: MergeMethod = MergeMethod.INSTANCES
-    flow_threshold: float = Field(0.4, ge=0)
-    cellprob_threshold: float = 0.0
+    diameter_start: float | None = Field(None, gt=0, description=(
+        "smallest diameter (px); None: half the model's mean training diameter"))
+    diameter_stop: float | None = Field(None, gt=0, description=(
+        "largest diameter (px, inclusive); None: twice the model's mean training diameter"))
+    diameter_step: float = Field(5.0, gt=0, description="spacing of the diameters (px)")
+    confidence: ConfidenceMethod = Field(
+        ConfidenceMethod.AVERAGE, json_schema_extra={"grid": tuple(ConfidenceMethod)},
+        description="confidence map: average (the study) or sliding_window")
+    window: int | None = Field(None, ge=1, description=(
+        "consecutive diameters per window (sliding_window only)"))
+    merge: MergeMethod = Field(
+        MergeMethod.INSTANCES,
+        json_schema_extra={"grid": (MergeMethod.INSTANCES, MergeMethod.CONNECTED)},
+        description=("instances (default: per-diameter instances grouped by overlap, touching "
+                     "particles kept apart) or connected (the study: components of the "
+                     "thresholded map)"))
 
 
 class LipoPoseSelectParams(BaseModel):
@@ -631,7 +640,9 @@ class LipoPoseSelectParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    until: float = 0.0
+    until: float = Field(
+        0.0, ge=0, le=100, json_schema_extra={"grid": tuple(sorted(DEFAULT_THRESHOLDS))},
+        description="merge until this threshold (%): low favours recall, high precision")
 
 
 def _validated(model_cls, params: Mapping[str, Any], stage: str):
@@ -689,38 +700,6 @@ def _load_labels(path: Path) -> np.ndarray | None:
         return None
 
 
-def _build_parameters() -> dict[str, Parameter]:
-    train = {k: v for k, v in CellposeAdapter.parameters.items() if v.stage is Stage.TRAIN}
-    return {
-        **train,
-        "diameter_start": Parameter(Stage.PREDICT, (None,),
-                                    "smallest diameter (px); None: half the model's mean "
-                                    "training diameter"),
-        "diameter_stop": Parameter(Stage.PREDICT, (None,),
-                                   "largest diameter (px, inclusive); None: twice the model's "
-                                   "mean training diameter"),
-        "diameter_step": Parameter(Stage.PREDICT, (5.0,), "spacing of the diameters (px)"),
-        "confidence": Parameter(Stage.PREDICT, tuple(m.value for m in ConfidenceMethod),
-                                "confidence map: average (the study) or sliding_window"),
-        "window": Parameter(Stage.PREDICT, (None,),
-                            "consecutive diameters per window (sliding_window only)"),
-        "merge": Parameter(Stage.PREDICT, (MergeMethod.INSTANCES.value,
-                                           MergeMethod.CONNECTED.value),
-                           "instances (default: per-diameter instances grouped by overlap, "
-                           "touching particles kept apart) or connected (the study: "
-                           "components of the thresholded map)"),
-        "flow_threshold": Parameter(Stage.PREDICT, (0.4,), "Cellpose flow threshold"),
-        "cellprob_threshold": Parameter(Stage.PREDICT, (0.0,),
-                                        "Cellpose cell probability threshold"),
-        "until": Parameter(Stage.SELECT, tuple(sorted(DEFAULT_THRESHOLDS)),
-                           "merge until this threshold (%): low favours recall, high "
-                           "precision"),
-    }
-
-
-_PARAMETERS = _build_parameters()
-
-
 class LipoPoseAdapter(Adapter):
     """LipoPose: a Cellpose model run at many diameters, merged through a confidence map.
 
@@ -741,7 +720,9 @@ class LipoPoseAdapter(Adapter):
     region_kind: ClassVar[RegionKind] = RegionKind.MASK
     #: The pipeline runs a plain Cellpose model: one training serves both methods.
     trains_as: ClassVar[str | None] = "cellpose"
-    parameters: ClassVar[Mapping[str, Parameter]] = _PARAMETERS
+    schemas: ClassVar[Mapping[Stage, type[BaseModel]]] = {
+        Stage.TRAIN: CellposeTrainParams, Stage.PREDICT: LipoPosePredictParams,
+        Stage.SELECT: LipoPoseSelectParams}
     citation: ClassVar[str] = (
         "Basu S, Bajcsy P, Cleveland P, Carrasco MJ, Bahar I, et al. LipoPose: Adapting "
         "Cellpose to Lipid Nanoparticle Segmentation (2023)"

@@ -16,11 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from lipobench.adapters.base import Adapter, Availability, ModelRef, Parameter, Stage
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lipobench.adapters.base import Adapter, Availability, ModelRef, Stage, validate_parameters
 from lipobench.micrograph import Micrograph
 from lipobench.regions import RegionKind, RegionSet
 
-__all__ = ["LogAdapter", "detect_blobs"]
+__all__ = ["LogAdapter", "LogPredictParams", "LogSelectParams", "detect_blobs"]
 
 #: Floor passed to blob_log: low enough that the SELECT threshold grid decides, high enough
 #: that pure noise does not yield thousands of candidates to prune.
@@ -108,6 +110,41 @@ def detect_blobs(
     return RegionSet.from_circles(circles, image_shape=np.shape(image), scores=scores)
 
 
+class LogPredictParams(BaseModel):
+    """PREDICT-stage parameters of :class:`LogAdapter`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_sigma: float = Field(4.0, gt=0, json_schema_extra={"grid": (4.0, 8.0)},
+                             description="smallest Gaussian scale, pixels (radius ~ 1.41 sigma)")
+    max_sigma: float = Field(24.0, gt=0, json_schema_extra={"grid": (24.0, 48.0)},
+                             description="largest Gaussian scale, pixels")
+    num_sigma: int = Field(10, ge=1, description="number of scales between min and max")
+    downsample: int = Field(2, ge=1, json_schema_extra={"grid": (2, 1)},
+                            description="integer binning before detection")
+    dark_particles: bool = Field(True,
+                                 description="particles darker than the ice (cryo-EM contrast)")
+
+    @model_validator(mode="after")
+    def _scales_in_order(self) -> LogPredictParams:
+        if self.min_sigma > self.max_sigma:
+            raise ValueError(f"min_sigma {self.min_sigma:g} is above max_sigma "
+                             f"{self.max_sigma:g}; give min_sigma <= max_sigma")
+        return self
+
+
+class LogSelectParams(BaseModel):
+    """SELECT-stage parameters of :class:`LogAdapter`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # None (no cut) is what select() does when called without a threshold; an experiment
+    # that names none sweeps the grid.
+    threshold: float | None = Field(
+        None, json_schema_extra={"grid": (3.0, 4.0, 6.0, 8.0)},
+        description="minimum score: LoG response in standard deviations of its scale")
+
+
 class LogAdapter(Adapter):
     """Training-free LoG blob detector (scikit-image), circles scored by LoG response."""
 
@@ -116,17 +153,7 @@ class LogAdapter(Adapter):
     trainable = False
     citation = ("Lindeberg, T. (1998). Feature detection with automatic scale selection. "
                 "IJCV 30, 79-116; scikit-image skimage.feature.blob_log.")
-    parameters = {
-        "min_sigma": Parameter(Stage.PREDICT, (4.0, 8.0),
-                               "smallest Gaussian scale, pixels (radius ~ 1.41 sigma)"),
-        "max_sigma": Parameter(Stage.PREDICT, (24.0, 48.0), "largest Gaussian scale, pixels"),
-        "num_sigma": Parameter(Stage.PREDICT, (10,), "number of scales between min and max"),
-        "downsample": Parameter(Stage.PREDICT, (2, 1), "integer binning before detection"),
-        "dark_particles": Parameter(Stage.PREDICT, (True,),
-                                    "particles darker than the ice (cryo-EM contrast)"),
-        "threshold": Parameter(Stage.SELECT, (3.0, 4.0, 6.0, 8.0),
-                               "minimum score: LoG response in standard deviations of its scale"),
-    }
+    schemas = {Stage.PREDICT: LogPredictParams, Stage.SELECT: LogSelectParams}
 
     def availability(self) -> Availability:
         from importlib.metadata import version
@@ -143,12 +170,11 @@ class LogAdapter(Adapter):
 
     def predict(self, model: ModelRef, micrographs: Sequence[Micrograph],
                 params: Mapping[str, Any], workdir: Path) -> list[RegionSet]:
-        options = {key: params.get(key, spec.grid[0]) for key, spec in self.parameters.items()
-                   if spec.stage is Stage.PREDICT}
-        return [detect_blobs(m.image, **options) for m in micrographs]
+        options = validate_parameters("log", LogPredictParams, params, "predict")
+        return [detect_blobs(m.image, **options.model_dump()) for m in micrographs]
 
     def select(self, regions: RegionSet, params: Mapping[str, Any]) -> RegionSet:
-        threshold = params.get("threshold")
+        threshold = validate_parameters("log", LogSelectParams, params, "select").threshold
         if threshold is None or regions.scores is None:
             return regions
         return regions.select(regions.scores > float(threshold))

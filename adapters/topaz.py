@@ -46,7 +46,6 @@ from lipobench.adapters.base import (
     Adapter,
     Availability,
     ModelRef,
-    Parameter,
     Stage,
     validate_parameters,
 )
@@ -98,19 +97,27 @@ class TopazTrainParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    pretrained: ShippedDetector | Literal["default"] | None = None
-    #: None: the detector's own factor (the "default" detector's, from the models manifest;
-    #: 1 for training and for Topaz's shipped detectors).
-    downsample: int | None = Field(None, ge=1)
-    radius: float = Field(3.0, ge=0)
-    n_expected: float | None = Field(None, gt=0)
-    num_epochs: int = Field(10, ge=1)
-    epoch_size: int = Field(1000, ge=1)
-    minibatch_size: int = Field(256, ge=2)
-    learning_rate: float = Field(0.0002, gt=0)
-    model: Architecture = Architecture.RESNET8
-    units: int = Field(32, ge=1)
-    init_pretrained: bool = True
+    pretrained: ShippedDetector | Literal["default"] | None = Field(None, description=(
+        "None trains; 'default' (lipobench's trained detector) or a detector Topaz ships "
+        "(resnet16_u64, ...) is used as is, without training"))
+    downsample: int | None = Field(None, ge=1, description=(
+        "Fourier downsampling factor (preprocess -s); None: 1, or for pretrained = 'default' "
+        "the factor it was trained at (the models manifest's; the results' model.downsample "
+        "says which ran)"))
+    radius: float = Field(3.0, ge=0, description=(
+        "training radius (train -r) in original pixels: pixels this close to a centre count "
+        "as positive"))
+    n_expected: float | None = Field(None, gt=0, description=(
+        "expected particles per micrograph (train -n); None: the training set's mean count"))
+    num_epochs: int = Field(10, ge=1, description="train --num-epochs")
+    epoch_size: int = Field(1000, ge=1, description="train --epoch-size (updates per epoch)")
+    minibatch_size: int = Field(256, ge=2, description="train --minibatch-size")
+    learning_rate: float = Field(0.0002, gt=0, description="train --learning-rate")
+    model: Architecture = Field(Architecture.RESNET8, description="train --model architecture")
+    units: int = Field(32, ge=1, description="train --units")
+    init_pretrained: bool = Field(True, description=(
+        "start from the shipped weights of the same architecture (Topaz's default; False: "
+        "--no-pretrained)"))
 
 
 class TopazPredictParams(BaseModel):
@@ -118,7 +125,9 @@ class TopazPredictParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    extract_radius: float = Field(8.0, gt=0)
+    extract_radius: float = Field(8.0, gt=0, description=(
+        "extract -r in original pixels: minimum spacing of picks and the radius of each "
+        "predicted circle"))
 
 
 class TopazSelectParams(BaseModel):
@@ -126,7 +135,8 @@ class TopazSelectParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    min_score: float | None = None
+    min_score: float | None = Field(None, description=(
+        "keep picks scoring at least this log-likelihood ratio"))
 
 
 def _validated(model_cls, params: Mapping[str, Any], stage: str):
@@ -234,37 +244,9 @@ class TopazAdapter(Adapter):
         "convolutional neural networks for particle picking in cryo-electron micrographs. "
         "Nat Methods 16, 1153-1160 (2019)"
     )
-    parameters: ClassVar[Mapping[str, Parameter]] = {
-        "pretrained": Parameter(Stage.TRAIN, (None,),
-                                "None trains; 'default' (lipobench's trained detector) or a "
-                                "detector Topaz ships (resnet16_u64, ...) is used as is, "
-                                "without training"),
-        "downsample": Parameter(Stage.TRAIN, (None,),
-                                "Fourier downsampling factor (preprocess -s); None: 1, or for "
-                                "pretrained = 'default' the factor it was trained at (the "
-                                "models manifest's; the results' model.downsample says which "
-                                "ran)"),
-        "radius": Parameter(Stage.TRAIN, (3.0,),
-                            "training radius (train -r) in original pixels: pixels this close "
-                            "to a centre count as positive"),
-        "n_expected": Parameter(Stage.TRAIN, (None,),
-                                "expected particles per micrograph (train -n); None: the "
-                                "training set's mean count"),
-        "num_epochs": Parameter(Stage.TRAIN, (10,), "train --num-epochs"),
-        "epoch_size": Parameter(Stage.TRAIN, (1000,), "train --epoch-size (updates per epoch)"),
-        "minibatch_size": Parameter(Stage.TRAIN, (256,), "train --minibatch-size"),
-        "learning_rate": Parameter(Stage.TRAIN, (0.0002,), "train --learning-rate"),
-        "model": Parameter(Stage.TRAIN, ("resnet8",), "train --model architecture"),
-        "units": Parameter(Stage.TRAIN, (32,), "train --units"),
-        "init_pretrained": Parameter(Stage.TRAIN, (True,),
-                                     "start from the shipped weights of the same architecture "
-                                     "(Topaz's default; False: --no-pretrained)"),
-        "extract_radius": Parameter(Stage.PREDICT, (8.0,),
-                                    "extract -r in original pixels: minimum spacing of picks "
-                                    "and the radius of each predicted circle"),
-        "min_score": Parameter(Stage.SELECT, (None,),
-                               "keep picks scoring at least this log-likelihood ratio"),
-    }
+    schemas: ClassVar[Mapping[Stage, type[BaseModel]]] = {
+        Stage.TRAIN: TopazTrainParams, Stage.PREDICT: TopazPredictParams,
+        Stage.SELECT: TopazSelectParams}
 
     def __init__(self, device: Device | str = Device.AUTO):
         self.device = Device(device)

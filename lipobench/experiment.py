@@ -316,7 +316,7 @@ class Experiment(_Strict):
 
     name: str | None = None
     output: Path | None = None
-    iou_thresholds: list[Annotated[Number, Field(ge=0.0, lt=1.0)]] = Field(
+    iou_thresholds: list[Annotated[Number, Field(gt=0.0, lt=1.0)]] = Field(
         default_factory=lambda: list(DEFAULT_IOU_THRESHOLDS), min_length=1)
     dataset: DatasetConfig
     split: SplitConfig = Field(default_factory=DatasetSplit)
@@ -503,7 +503,9 @@ def check_experiment(experiment: Experiment, registry, *, allow_tool_paths: bool
             key = f"methods.{label}.adapter" if method.adapter else f"methods.{label}"
             raise UserError(f"{where}: {key}: unknown method {name!r}; known: "
                             f"{', '.join(registry.names())}")
-        parameters = registry.entry(name).adapter_cls.parameters
+        adapter_cls = registry.entry(name).adapter_cls
+        parameters = adapter_cls.parameters
+        schemas = _schema_per_key(adapter_cls)
         for key, grid in method.params.items():
             path = f"methods.{label}.{key}"
             if key not in parameters:
@@ -514,11 +516,92 @@ def check_experiment(experiment: Experiment, registry, *, allow_tool_paths: bool
                 raise UserError(f"{where}: {path}: empty grid; give at least one value")
             for index, value in enumerate(values):
                 at = f"{where}: {path}" + (f".{index}" if isinstance(grid, list) else "")
-                _check_type(at, value, parameters[key].grid)
+                if key in schemas:
+                    _check_against_schema(at, key, value, schemas[key])
+                else:  # an adapter without schemas: the type its default grid suggests
+                    _check_type(at, value, parameters[key].grid)
     # A grid of this size is a typo, not a benchmark; refuse it before any work.
-    count = len(expand_configurations(experiment, registry))
-    if count > 10_000:
-        raise UserError(f"{where}: methods: {count} configurations; shrink the parameter grids")
+    configurations = expand_configurations(experiment, registry)
+    if len(configurations) > 10_000:
+        raise UserError(f"{where}: methods: {len(configurations)} configurations; shrink the "
+                        "parameter grids")
+    for configuration in configurations:
+        check_parameters(f"{where}: methods.{configuration.method}", configuration.spec,
+                         registry.entry(configuration.adapter).adapter_cls)
+
+
+def _schema_per_key(adapter_cls) -> dict[str, type[BaseModel]]:
+    """Each parameter's stage model, for an adapter that declares :attr:`schemas`."""
+    return {key: model for model in getattr(adapter_cls, "schemas", {}).values()
+            for key in model.model_fields}
+
+
+def _schema_errors(model: type[BaseModel], values: Mapping[str, Any]) -> list[dict]:
+    try:
+        model.model_validate(dict(values))
+    except ValidationError as exc:
+        return exc.errors()
+    return []
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    # A model validator's ValueError reads "Value error, <ours>": the prefix says nothing.
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _check_against_schema(at: str, key: str, value: Any, model: type[BaseModel]) -> None:
+    """One grid value of ``key`` against its field in the adapter's stage model.
+
+    A derived value is checked for the type it resolves to (an int with ``round_to_int``,
+    else a float); its size is known only once the fold's training truth is.
+    """
+    field = model.model_fields[key]
+    help_text = f" ({field.description})" if field.description else ""
+    if isinstance(value, Derived):
+        # 2, not 1: a true/false parameter takes 1 as true. Only the type is probed; limits
+        # (gt=0, ...) are checked on the resolved value.
+        probe = 2 if value.round_to_int else 2.5
+        if not _type_errors(model, key, probe):
+            return
+        if not value.round_to_int and not _type_errors(model, key, 2):
+            raise UserError(f"{at}: this parameter takes integers; add round_to_int = true "
+                            "to the derived value")
+        raise UserError(f"{at}: a derived value needs a numeric parameter, but this one "
+                        f"takes no numbers{help_text}; give a literal value")
+    errors = [e for e in _schema_errors(model, {key: value}) if e["loc"][:1] == (key,)]
+    if errors:
+        wrong_type = _is_type_error(errors[0])
+        raise UserError(f"{at}: {value!r}{' has the wrong type:' if wrong_type else ':'} "
+                        f"{_message(errors[0])}{help_text}")
+
+
+def _is_type_error(error: Mapping[str, Any]) -> bool:
+    """A value of the wrong kind (a string for a number), as against one out of limits."""
+    kind = str(error["type"])
+    return kind.endswith(("_type", "_parsing")) or kind in ("enum", "literal_error",
+                                                          "int_from_float")
+
+
+def _type_errors(model: type[BaseModel], key: str, value: Any) -> list[dict]:
+    return [e for e in _schema_errors(model, {key: value})
+            if e["loc"][:1] == (key,) and _is_type_error(e)]
+
+
+def check_parameters(at: str, spec: Mapping[str, Any], adapter_cls) -> None:
+    """One configuration's values against its adapter's schemas, rules between them included
+    (log's ``min_sigma <= max_sigma``); a mistake is a :class:`UserError` starting with ``at``.
+
+    A stage holding a derived value is skipped: the run checks it once the value is resolved
+    for each fold, still before any task runs.
+    """
+    for model in getattr(adapter_cls, "schemas", {}).values():
+        values = {key: spec[key] for key in model.model_fields if key in spec}
+        if any(isinstance(v, Derived) for v in values.values()):
+            continue
+        errors = _schema_errors(model, values)
+        if errors:
+            loc = ".".join(str(part) for part in errors[0]["loc"])
+            raise UserError(f"{at}{'.' + loc if loc else ''}: {_message(errors[0])}")
 
 
 # ---------------------------------------------------------------------------- configurations

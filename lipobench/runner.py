@@ -57,6 +57,7 @@ from lipobench.experiment import (
     Configuration,
     Experiment,
     KFoldSplit,
+    check_parameters,
     expand_configurations,
     resolve_parameters,
     training_statistics,
@@ -491,7 +492,8 @@ class Plan:
 def plan_run(experiment: Experiment, registry, dataset) -> Plan:
     """Expand configurations x folds into deduplicated train and predict tasks."""
     folds = make_folds(experiment, dataset)
-    check_scorable(folds, dataset, where=str(experiment.source or "experiment"))
+    where = str(experiment.source or "experiment")
+    check_scorable(folds, dataset, where=where)
     configurations = expand_configurations(experiment, registry)
     thresholds = tuple(float(t) for t in experiment.iou_thresholds)
     unavailable: dict[str, str] = {}
@@ -526,6 +528,9 @@ def plan_run(experiment: Experiment, registry, dataset) -> Plan:
                 truths = [m.truth for m in dataset.micrographs(list(fold.train))]
                 stats_cache[fold.index] = training_statistics(truths)
             params = resolve_parameters(configuration.spec, stats_cache.get(fold.index))
+            if configuration.derives:  # literal values were checked with the experiment
+                check_parameters(f"{where}: methods.{configuration.method} (fold "
+                                 f"{fold.index})", params, adapter_cls)
             version = versions[configuration.adapter]
             item = PlannedConfig(configuration, fold.index, params, version)
             planned.append(item)
