@@ -282,3 +282,26 @@ def test_doctor_reports_torch_and_cuda(monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda index: "FakeGPUForTests")
     assert main(["doctor", "log"]) == 0
     assert "CUDA available (FakeGPUForTests)" in capsys.readouterr().out
+
+
+def test_the_adapter_of_writing_an_adapter_md_is_one_class_and_its_schemas():
+    import re
+    from pathlib import Path
+
+    from lipobench.adapters.base import Stage
+    from lipobench.experiment import check_experiment, parse_experiment
+    from lipobench.registry import AdapterRegistry
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "writing-an-adapter.md"
+    first_block = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)[0]
+    namespace: dict = {}
+    exec(compile(first_block, str(doc), "exec"), namespace)  # noqa: S102 - our own doc
+    adapter_cls = namespace["MyToolAdapter"]
+    assert {k: (p.stage, p.grid) for k, p in adapter_cls.parameters.items()} == {
+        "epochs": (Stage.TRAIN, (10, 50)), "radius": (Stage.PREDICT, (20.0,)),
+        "min_score": (Stage.SELECT, (0.0, 0.5))}
+    registry = AdapterRegistry()
+    registry.register(adapter_cls, package="doc")
+    with pytest.raises(UserError, match=r"methods.mytool.epochs: 0: Input should be greater"):
+        check_experiment(parse_experiment({"dataset": {"path": "d"},
+                                           "methods": {"mytool": {"epochs": 0}}}), registry)
