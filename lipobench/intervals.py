@@ -31,7 +31,7 @@ from lipobench.metrics.uncertainty import (
 )
 
 __all__ = ["INTERVAL_COLUMNS", "COMPARISON_COLUMNS", "interval_columns", "micrograph_counts",
-           "resolve_configuration", "compare", "best_versus_best"]
+           "resolve_configuration", "compare", "best_per_method", "best_versus_best"]
 
 #: The columns :func:`interval_columns` adds to the summary, in order.
 INTERVAL_COLUMNS = tuple(
@@ -217,6 +217,27 @@ def _paired_counts(table: pd.DataFrame, first: str, second: str, *, iou_threshol
     return a, b
 
 
+def best_per_method(summary: pd.DataFrame, *, iou_threshold: float = 0.5) -> pd.DataFrame:
+    """Each method's configuration with the highest F1 at ``iou_threshold``, one row a method.
+
+    Methods that did not run (unavailable or failed) keep one row with their status, so a
+    reader sees what is missing.
+
+    >>> s = pd.DataFrame({"method": ["a", "a", "b"], "config_label": ["a x=1", "a x=2", "b"],
+    ...                   "iou_threshold": [0.5, 0.5, None], "precision": [0.9, 0.6, None],
+    ...                   "recall": [0.5, 0.8, None], "f1": [0.64, 0.69, None],
+    ...                   "status": ["ok", "ok", "unavailable"]})
+    >>> best_per_method(s)[["method", "config_label", "status"]].values.tolist()
+    [['a', 'a x=2', 'ok'], ['b', 'b', 'unavailable']]
+    """
+    ok = summary[(summary["status"] == "ok")
+                 & np.isclose(summary["iou_threshold"].astype(float), iou_threshold)]
+    best = ok.sort_values("f1", ascending=False, kind="stable").drop_duplicates("method")
+    missing = summary[(summary["status"] != "ok") & ~summary["method"].isin(best["method"])]
+    rows = pd.concat([best, missing.drop_duplicates("method")], ignore_index=True)
+    return rows.sort_values("method", kind="stable", ignore_index=True)
+
+
 def best_versus_best(table: pd.DataFrame, summary: pd.DataFrame, *,
                      iou_threshold: float = 0.5, n_resamples: int = DEFAULT_RESAMPLES,
                      confidence: float = DEFAULT_CONFIDENCE, seed: int = DEFAULT_SEED
@@ -227,8 +248,6 @@ def best_versus_best(table: pd.DataFrame, summary: pd.DataFrame, *,
     best F1 is higher, so F1 differences read as "how much better, and is it real".
     Empty (with :data:`COMPARISON_COLUMNS`) when fewer than two methods ran.
     """
-    from lipobench.results import best_per_method
-
     best = best_per_method(summary, iou_threshold=iou_threshold)
     best = best[best["status"] == "ok"].sort_values(["f1", "method"], ascending=[False, True],
                                                     kind="stable")

@@ -54,6 +54,7 @@ import pandas as pd
 
 from lipobench.cache import canonical_json
 from lipobench.fsutil import atomic_path
+from lipobench.intervals import best_versus_best, interval_columns
 
 __all__ = ["COLUMNS", "build_table", "summarize", "write_results", "read_results",
            "precision_recall_f1", "keep_other_methods"]
@@ -174,35 +175,12 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     sums["status"], sums["error"] = "ok", ""
     bad = table[table["status"] != "ok"].drop_duplicates("config_id")
     bad = bad[~bad["config_id"].isin(sums["config_id"])][keys + ["status", "error"]]
-    from lipobench.intervals import interval_columns
-
     sums = sums.merge(interval_columns(ok), on=["config_id", "iou_threshold"], how="left")
     summary = pd.concat([sums, bad], ignore_index=True)
     for column in ("tp", "fp", "fn", "n_true", "n_pred", "images", "folds"):
         summary[column] = summary[column].astype("Int64")
     return summary.sort_values(["method", "config_id", "iou_threshold"], kind="stable",
                                ignore_index=True)
-
-
-def best_per_method(summary: pd.DataFrame, *, iou_threshold: float = 0.5) -> pd.DataFrame:
-    """Each method's configuration with the highest F1 at ``iou_threshold``, one row a method.
-
-    Methods that did not run (unavailable or failed) keep one row with their status, so a
-    reader sees what is missing.
-
-    >>> s = pd.DataFrame({"method": ["a", "a", "b"], "config_label": ["a x=1", "a x=2", "b"],
-    ...                   "iou_threshold": [0.5, 0.5, None], "precision": [0.9, 0.6, None],
-    ...                   "recall": [0.5, 0.8, None], "f1": [0.64, 0.69, None],
-    ...                   "status": ["ok", "ok", "unavailable"]})
-    >>> best_per_method(s)[["method", "config_label", "status"]].values.tolist()
-    [['a', 'a x=2', 'ok'], ['b', 'b', 'unavailable']]
-    """
-    ok = summary[(summary["status"] == "ok")
-                 & np.isclose(summary["iou_threshold"].astype(float), iou_threshold)]
-    best = ok.sort_values("f1", ascending=False, kind="stable").drop_duplicates("method")
-    missing = summary[(summary["status"] != "ok") & ~summary["method"].isin(best["method"])]
-    rows = pd.concat([best, missing.drop_duplicates("method")], ignore_index=True)
-    return rows.sort_values("method", kind="stable", ignore_index=True)
 
 
 def keep_other_methods(out: str | Path, table: pd.DataFrame, methods
@@ -247,8 +225,6 @@ def write_results(out: str | Path, table: pd.DataFrame, summary: pd.DataFrame, *
 
     ``comparisons`` defaults to :func:`lipobench.intervals.best_versus_best` of the table.
     """
-    from lipobench.intervals import best_versus_best
-
     out = Path(out)
     if comparisons is None:
         comparisons = best_versus_best(table, summary)

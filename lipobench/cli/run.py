@@ -136,7 +136,7 @@ def _print_best(summary) -> None:
     from rich.table import Table
 
     from lipobench.cli.compare import FEW_MICROGRAPHS
-    from lipobench.results import best_per_method
+    from lipobench.intervals import best_per_method
 
     best = best_per_method(summary)
     images = best.loc[best["status"] == "ok", "images"]
