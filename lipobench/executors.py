@@ -6,22 +6,27 @@
   of ``workers`` processes with one thread each, or an existing scheduler (``tcp://...``),
   which covers dask-jobqueue clusters on HPC (start the cluster there, pass its address).
 
-A job is a module-level function and picklable arguments (:mod:`lipobench.runner` tasks);
-its dependencies' outcomes are passed after them. Jobs never raise for a failing tool: they
-return an :class:`~lipobench.runner.Outcome` with status ``failed``.
+A job is a module-level function and picklable arguments (the runner's tasks, listed by
+:func:`lipobench.runner.jobs_for`); its dependencies' outcomes are passed after them. Jobs
+never raise for a failing tool: they return an :class:`Outcome` with status ``failed``. The
+runner imports this module, never the other way round.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lipobench.errors import UserError, raise_if_interrupted
 from lipobench.experiment import ExecutorConfig, ExecutorKind
 
-__all__ = ["Job", "jobs_for", "LocalExecutor", "DaskExecutor", "from_config", "Progress"]
+__all__ = ["Job", "Outcome", "Status", "LocalExecutor", "DaskExecutor", "from_config",
+           "Progress"]
+
+
+Status = str  # "ok" | "failed" | "unavailable"
 
 
 @dataclass(frozen=True)
@@ -35,20 +40,22 @@ class Job:
     label: str = ""
 
 
-def jobs_for(plan, context) -> list[Job]:
-    """The plan's tasks as jobs, each predict job listed right after its train job."""
-    from lipobench.runner import run_predict_task, run_train_task
+@dataclass
+class Outcome:
+    """What a task reports back: status, timing, and for predict tasks the scored rows."""
 
-    by_train: dict[str, list] = {}
-    for task in plan.predict_tasks.values():
-        by_train.setdefault(task.train_key, []).append(task)
-    jobs = []
-    for key, task in plan.train_tasks.items():
-        jobs.append(Job(key, run_train_task, (task, context), (), task.task_id))
-        for predict in by_train.get(key, []):
-            jobs.append(Job(predict.key, run_predict_task, (predict, context), (key,),
-                            predict.task_id))
-    return jobs
+    task_id: str
+    status: Status
+    cached: bool = False
+    seconds: float = 0.0
+    error: str = ""
+    log_file: str = ""
+    #: Per scored (config_id, image): list of per-threshold count dicts.
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    #: One-line remarks for the user (a damaged cache entry that was recomputed).
+    notes: list[str] = field(default_factory=list)
+    #: For train tasks: what the adapter says about the model (Adapter.model_info).
+    model_info: dict[str, str] = field(default_factory=dict)
 
 
 class Progress:
@@ -172,7 +179,6 @@ class DaskExecutor:
                         outcomes[key] = future.result()
                     except Exception as exc:  # a worker died (memory, node lost): not ours
                         from lipobench.fsutil import is_disk_full
-                        from lipobench.runner import Outcome
 
                         if is_disk_full(exc):  # the task stopped the run, as in process
                             raise

@@ -53,6 +53,7 @@ from lipobench import __version__ as lipobench_version
 from lipobench.adapters.base import Stage
 from lipobench.cache import NATIVE_DIR, Cache, canonical_json, save_regions, sha256_key
 from lipobench.errors import Interrupted, ToolFailedError, UserError, interrupt_requested
+from lipobench.executors import Job, Outcome, Status
 from lipobench.experiment import (
     Configuration,
     Experiment,
@@ -77,9 +78,7 @@ from lipobench.regions import RegionKind, RegionSet
 
 __all__ = ["Fold", "TrainTask", "PredictTask", "Scoring", "Outcome", "RunContext", "Plan",
            "plan_run", "run_train_task", "run_predict_task", "run_experiment", "make_folds",
-           "prepare_dataset"]
-
-Status = str  # "ok" | "failed" | "unavailable"
+           "prepare_dataset", "jobs_for"]
 
 
 # ---------------------------------------------------------------------------- tasks
@@ -182,24 +181,6 @@ class PredictTask:
     @property
     def task_id(self) -> str:
         return f"predict-{self.adapter}-{self.key[:12]}"
-
-
-@dataclass
-class Outcome:
-    """What a task reports back: status, timing, and for predict tasks the scored rows."""
-
-    task_id: str
-    status: Status
-    cached: bool = False
-    seconds: float = 0.0
-    error: str = ""
-    log_file: str = ""
-    #: Per scored (config_id, image): list of per-threshold count dicts.
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    #: One-line remarks for the user (a damaged cache entry that was recomputed).
-    notes: list[str] = field(default_factory=list)
-    #: For train tasks: what the adapter says about the model (Adapter.model_info).
-    model_info: dict[str, str] = field(default_factory=dict)
 
 
 def _write_log(out: str, task_id: str, exc: BaseException) -> str:
@@ -695,6 +676,20 @@ def run_experiment(
                             "are cached: run the same command again to resume") from None
 
 
+def jobs_for(plan, context) -> list[Job]:
+    """The plan's tasks as jobs, each predict job listed right after its train job."""
+    by_train: dict[str, list] = {}
+    for task in plan.predict_tasks.values():
+        by_train.setdefault(task.train_key, []).append(task)
+    jobs = []
+    for key, task in plan.train_tasks.items():
+        jobs.append(Job(key, run_train_task, (task, context), (), task.task_id))
+        for predict in by_train.get(key, []):
+            jobs.append(Job(predict.key, run_predict_task, (predict, context), (key,),
+                            predict.task_id))
+    return jobs
+
+
 def _run_locked(experiment, out, executor, registry, registry_factory, fresh, console,
                 keep_other_methods, dataset_path, plan) -> RunSummary:
     from lipobench import executors, results
@@ -713,7 +708,7 @@ def _run_locked(experiment, out, executor, registry, registry_factory, fresh, co
         context = RunContext(str(dataset_path), str(out), registry_factory)
         for adapter_name, reason in sorted(plan.unavailable.items()):
             progress.note(f"{adapter_name}: unavailable: {reason}")
-        jobs = executors.jobs_for(plan, context)
+        jobs = jobs_for(plan, context)
         outcomes = executor.run(jobs, progress)
         table = results.build_table(experiment, plan, outcomes, registry)
         previous = None

@@ -12,7 +12,8 @@ import pytest
 from lipobench.cli import main
 from lipobench.data import load_dataset, write_dataset
 from lipobench.errors import UserError
-from lipobench.executors import DaskExecutor, LocalExecutor, from_config, jobs_for
+from lipobench.executors import DaskExecutor, LocalExecutor, from_config
+from lipobench.runner import jobs_for
 from lipobench.experiment import ExecutorConfig, ExecutorKind, load_experiment
 from lipobench.micrograph import Micrograph
 from lipobench.plugins import load_registry
