@@ -168,7 +168,7 @@ def _resolve_model_ref(model_ref: ModelRef, *, key: str) -> Path:
         return path
     name = str(model_ref)
     if name == DEFAULT_MODEL:
-        from lipobench.defaults import packaged_model
+        from lipobench.shipped import packaged_model
 
         return packaged_model("cellpose")
     if name in _builtin_names():

@@ -415,7 +415,7 @@ class CryoloAdapter(Adapter):
         script = self._script(SCRIPTS[0])
         native, workdir = Path(native), Path(workdir).resolve()
         if p.pretrained_weights == "default":
-            from lipobench.defaults import packaged_model, user_models_dir
+            from lipobench.shipped import packaged_model, user_models_dir
 
             # The model `lipobench train-defaults --tool cryolo` made, its sha256 checked.
             p = p.model_copy(update={"pretrained_weights": os.fspath(

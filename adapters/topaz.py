@@ -293,7 +293,7 @@ class TopazAdapter(Adapter):
         workdir.mkdir(parents=True, exist_ok=True)
         manifest = workdir / MANIFEST
         if p.pretrained == "default":
-            from lipobench.defaults import packaged_model, read_manifest
+            from lipobench.shipped import packaged_model, read_manifest
 
             # The shipped detector was trained on images downsampled by its own factor.
             downsample = int(read_manifest()["models"]["topaz"]["downsample"])
@@ -440,7 +440,7 @@ def _trusted_model_file(manifest: Path, named: str) -> str:
     Topaz unpickles the file it is given, so a manifest edited to name any other file (a
     planted pickle) is refused rather than loaded.
     """
-    from lipobench.defaults import MODELS_DIR
+    from lipobench.shipped import MODELS_DIR
 
     candidate = Path(named)
     resolved = (candidate if candidate.is_absolute() else manifest.parent / candidate).resolve()

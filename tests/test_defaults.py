@@ -53,8 +53,10 @@ def test_missing_default_model_says_how_to_make_it(tmp_path):
 def test_cellpose_default_init_resolves_to_the_packaged_file(tmp_path, monkeypatch):
     from lipobench.adapters.cellpose import CellposeAdapter
 
+    from lipobench import shipped
+
     models = _fake_models_dir(tmp_path)
-    monkeypatch.setattr(defaults, "MODELS_DIR", models)
+    monkeypatch.setattr(shipped, "MODELS_DIR", models)
     adapter = CellposeAdapter(device="cpu")
     native = _tiny_cellpose_folder(tmp_path)
     model = adapter.train(native, {"init": "default", "n_epochs": 0}, tmp_path / "train")

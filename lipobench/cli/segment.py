@@ -151,7 +151,7 @@ def segment_command(
     if pixel_size_nm is not None and not pixel_size_nm > 0:
         raise UserError(f"--pixel-size-nm {pixel_size_nm:g} must be positive")
     if str(model) == "default":
-        from lipobench.defaults import packaged_model
+        from lipobench.shipped import packaged_model
 
         model = packaged_model("cellpose")
     if not model.is_file():
