@@ -232,8 +232,10 @@ def label_runs(labels: np.ndarray) -> tuple[LabelRuns | None, int | None]:
     count, lowest, starts, stops, values = _encode(flat, max(flat.size // _MAX_RUN_SHARE, 1))
     count, lowest = int(count), int(lowest)
     if count < 0:
-        # Too many runs to keep; the walk stopped early, so the smallest label is read here.
-        return None, int(flat.min())
+        # Too many runs to keep; the walk stopped early, so the smallest label is read here,
+        # with background counted as the walk counts it (an image without 0 still has 0 below
+        # its labels).
+        return None, min(int(flat.min()), 0)
     return (LabelRuns(starts[:count].copy(), stops[:count].copy(), values[:count].copy()),
             lowest)
 

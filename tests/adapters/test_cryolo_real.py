@@ -189,7 +189,7 @@ confidence = [0.0, 0.4]
 # ---------------------------------------------------------------- a default model to start from
 def test_train_defaults_makes_a_cryolo_model_that_training_starts_from(cryolo_bin, tmp_path,
                                                                         monkeypatch):
-    from lipobench import defaults
+    from lipobench import defaults, shipped
     from lipobench.adapters.cryolo import CryoloTrainParams
 
     out = tmp_path / "user-models"
@@ -203,8 +203,8 @@ def test_train_defaults_makes_a_cryolo_model_that_training_starts_from(cryolo_bi
     assert entry["init"].startswith("random") and entry["input_size"] == "512"
     scores = entry["validation_iou_0.5"]
     assert scores["tp"] + scores["fn"] > 0 and 0 <= scores["chance_recall"] <= 1
-    monkeypatch.setenv(defaults.USER_MODELS_DIR_ENV, str(out))
-    start = defaults.packaged_model("cryolo", defaults.user_models_dir())  # sha256 checked
+    monkeypatch.setenv(shipped.USER_MODELS_DIR_ENV, str(out))
+    start = shipped.packaged_model("cryolo", shipped.user_models_dir())  # sha256 checked
     adapter = CryoloAdapter(bin_dir=cryolo_bin)
     native = adapter.to_native(make_test_micrographs(3, shape=SHAPE, radius=14),
                                tmp_path / "native")
