@@ -8,8 +8,9 @@ Copies ``summary.csv``, ``comparisons.csv``, ``results.csv``, ``results.parquet`
 docs/results/<experiment> A B`` works on the published table) and writes a README.md whose
 every number is read from those files: the environment of ``run.json``, each configuration's
 precision, recall and F1 at IoU 0.5 with their 95 % intervals, and the paired comparisons.
-``--wall-seconds`` is the first, uncached invocation's wall time (``run.json`` holds the last
-invocation's, which after a resume is only what that one did).
+``--wall-seconds`` is the wall time of the work itself, and ``--note`` says how it was
+measured (``run.json`` holds the last invocation's, which after a resume is only what that
+one did).
 """
 
 from __future__ import annotations
@@ -93,16 +94,19 @@ def publish(results: Path, *, wall_seconds: float, command: str, note: str) -> P
     env = record.get("environment", {})
     packages = ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items() if v)
     tools = ", ".join(f"{k}: {v}" for k, v in env.get("tools", {}).items() if v)
+    source = Path(record.get("source") or f"{name}.toml")
+    # The experiment as a user of the repository names it, not where this machine kept it.
+    shown_source = f"{source.parent.name}/{source.name}" if source.parent.name else source.name
     folds = record["folds"]
     tested = sorted({image for fold in folds for image in fold["test"]})
     lines = [
         f"# {name}",
         "",
-        f"Made by `{command}` ({record.get('source') or ''}), then "
-        f"`uv run python docs/results/publish.py {results}`. {note}".rstrip(),
+        f"Made by `{command}` ({shown_source}), then "
+        f"`uv run python docs/results/publish.py results/{results.name}`. {note}".rstrip(),
         "",
-        f"- **Wall time:** {wall_seconds / 60:.1f} min ({wall_seconds:.0f} s), from an empty "
-        "cache, synthesizing the data included.",
+        f"- **Wall time:** {wall_seconds / 60:.1f} min ({wall_seconds:.0f} s); how it was "
+        "measured is in the paragraph above.",
         f"- **Machine:** {env.get('cpu', '?')}, {env.get('cpu_count', '?')} cores, "
         f"{env.get('memory_gib', '?')} GiB, {env.get('platform', '?')}, "
         f"Python {env.get('python', '?')}; no GPU.",
