@@ -216,13 +216,33 @@ def segment(model, image: np.ndarray, *, diameter: float | None = None,
 
     ``diameter`` (pixels) rescales the image by ``model.diam_mean / diameter``; None uses the
     mean diameter of the model's training masks.
+
+    The steps are those of ``CellposeModel.eval`` for one 2-D image with its defaults
+    (normalise, run the network at the rescaled size, resize the flows back, dynamics at full
+    size), called one by one from cellpose's public modules, because ``eval`` also draws an
+    RGB picture of the flows at full size and keeps the normalised input alive through the
+    dynamics: at 4096² those two cost about 0.6 GB of peak memory, for nothing lipobench reads.
+    ``tests/adapters/test_cellpose.py`` checks the masks equal ``eval``'s, label for label.
     """
+    from cellpose import core, dynamics, transforms
+    from cellpose.models import normalize_default
+
+    height, width = np.shape(image)
     with _quiet_cellpose():
-        masks, _, _ = model.eval(prepare_image(image), channels=[0, 0], diameter=diameter,
-                                 flow_threshold=flow_threshold,
-                                 cellprob_threshold=cellprob_threshold)
-    masks = np.asarray(masks).astype(np.int32, copy=False).reshape(np.shape(image))
-    return masks
+        x = transforms.convert_image(prepare_image(image), [0, 0], nchan=model.nchan)
+        x = transforms.normalize_img(x[np.newaxis], **{**normalize_default, "normalize": True,
+                                                       "invert": False})
+        rescale = model.diam_mean / (diameter if diameter is not None and diameter > 0
+                                     else model.diam_labels)
+        flows, _ = core.run_net(model.net, x, rsz=rescale if rescale != 1.0 else None)
+        del x
+        if rescale != 1.0:
+            flows = transforms.resize_image(flows, height, width)
+        masks = dynamics.resize_and_compute_masks(
+            flows[0, ..., :2].transpose((2, 0, 1)), flows[0, ..., 2],
+            niter=200 / rescale, cellprob_threshold=cellprob_threshold,
+            flow_threshold=flow_threshold, device=model.device)
+    return np.asarray(masks).astype(np.int32, copy=False).reshape(height, width)
 
 
 @contextlib.contextmanager

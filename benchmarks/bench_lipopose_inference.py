@@ -9,13 +9,14 @@ those diameters, with the arguments LipoPose passes (the negated float32 image, 
 [0, 0], flow and cell-probability thresholds). Rounds run both, alternating which goes
 first; the best of each is compared. Target: contender <= 1.05x the baseline.
 
-Memory (``--memory``): the contender alone in a fresh process on one 4096² micrograph of the
-paper preset at 0.222 nm/px (unbinned) with 23 diameters spanning its particles
-(``--memory-diameters``), then the merge of 23 such masks; the peak resident set size
-(``ru_maxrss``) is reported against the target of 2 GB. Each Cellpose evaluation at 4096²
-takes 2-4 minutes on 2 CPU cores, so 23 diameters take over an hour; masks are held one
-micrograph at a time after every diameter has run, so the peak is that of the largest
-evaluation or of the merge, whichever is higher.
+Memory (``--memory``): the whole command a user runs, ``lipobench segment M.mrc --model
+default --diameters START:STOP:STEP``, on one 4096² micrograph of the paper preset at 0.222
+nm/px (unbinned) written to an MRC file beforehand by another process, with 23 diameters
+(``--memory-diameters``) from the 5th to the 95th percentile of its particles' diameters:
+model load, Cellpose at every diameter, the merge, labels, ROIs, overlay and table. Its peak
+resident set size (the child's own ``ru_maxrss``, from ``wait4``) is reported against the
+target of 2 GB. Each Cellpose evaluation at 4096² takes 1-4 minutes on 2 CPU cores (dynamics
+run at full size, longer for larger diameters), so 23 diameters take about an hour.
 
 Run: ``.venv/bin/python benchmarks/bench_lipopose_inference.py [--size 1024]
 [--diameters 8] [--repeats 2] [--memory]``
@@ -109,45 +110,55 @@ def timing(size: int, count: int, repeats: int) -> None:
           f"against best (target <= {TARGET:.2f}x): {verdict}")
 
 
-_MEMORY_CHILD = """
-import json, resource, sys, tempfile, time
-from pathlib import Path
-import numpy as np
+_WRITE_MICROGRAPH = """
+import json, sys
+import mrcfile, numpy as np
 sys.path.insert(0, {here!r})
 import bench_lipopose_inference as b
-from lipobench.adapters.lipopose import DEFAULT_THRESHOLDS, _compact_labels, merge_masks
 micrograph, sim = b.simulated(4096, 0.222)
-start, stop, step = b.diameters_for(sim, {count})
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-with tempfile.TemporaryDirectory() as work:
-    seconds = b.contender(micrograph, b.lipopose_params(start, stop, step), Path(work))
-after_predict = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-# The merge of 23 diameters' masks on its own: the true particles, every other one dropped
-# in turn, as 23 compact label images.
-labels = np.asarray(sim.labels)
-masks = [_compact_labels(np.where(labels % 23 == k, 0, labels)) for k in range(23)]
-merge_masks(masks, DEFAULT_THRESHOLDS)
-print(json.dumps({{"peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  "predict_peak_kb": after_predict, "before_kb": before,
-                  "seconds": seconds, "range": [start, stop, step],
-                  "particles": len(sim.particles)}}))
+with mrcfile.new({path!r}, overwrite=True) as mrc:
+    mrc.set_data(np.asarray(micrograph.image, dtype=np.float32))
+    mrc.voxel_size = 2.22
+print(json.dumps({{"range": b.diameters_for(sim, {count}), "particles": len(sim.particles)}}))
 """
 
 
+def _peak_rss_gb(argv: list[str]) -> tuple[float, float, str]:
+    """Run ``argv`` as a child; its own peak RSS (GB, from wait4), wall seconds and stdout."""
+    import os
+
+    start = time.perf_counter()
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({child.returncode}):\n{output[-2000:]}")
+    return usage.ru_maxrss / 1024**2, seconds, output
+
+
 def memory(count: int) -> None:
-    child = _MEMORY_CHILD.format(here=str(Path(__file__).resolve().parent), count=count)
-    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
-                          check=True)
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    gb = {k: report[k] / 1024**2 for k in ("peak_kb", "predict_peak_kb", "before_kb")}
-    verdict = "met" if gb["peak_kb"] <= MEMORY_TARGET_GB else "MISSED"
-    start, stop, step = report["range"]
-    print(f"bench_lipopose_inference --memory: one 4096² micrograph at 0.222 nm/px "
-          f"({report['particles']} particles): predict at {count} diameters "
-          f"{start:g}..{stop:g} px took {report['seconds']:.0f} s, peak RSS "
-          f"{gb['predict_peak_kb']:.2f} GB (after simulating the image: "
-          f"{gb['before_kb']:.2f} GB); then the merge of 23 masks: peak "
-          f"{gb['peak_kb']:.2f} GB (target <= {MEMORY_TARGET_GB:g} GB): {verdict}")
+    """Peak RSS of the whole ``lipobench segment`` command, the micrograph read from disk."""
+    here = str(Path(__file__).resolve().parent)
+    with tempfile.TemporaryDirectory() as work:
+        path = str(Path(work) / "m4096.mrc")
+        made = subprocess.run(
+            [sys.executable, "-c", _WRITE_MICROGRAPH.format(here=here, path=path, count=count)],
+            capture_output=True, text=True, check=True)
+        report = json.loads(made.stdout.strip().splitlines()[-1])
+        start, stop, step = report["range"]
+        script = Path(sys.executable).with_name("lipobench")
+        argv = [str(script), "segment", path, "--model", "default", "--out",
+                str(Path(work) / "out"), "--diameters", f"{start:g}:{stop:g}:{step:g}",
+                "--device", "cpu"]
+        peak, seconds, output = _peak_rss_gb(argv)
+    verdict = "met" if peak <= MEMORY_TARGET_GB else "MISSED"
+    print(f"bench_lipopose_inference --memory: `lipobench segment` on one 4096² micrograph at "
+          f"0.222 nm/px ({report['particles']} particles), {count} diameters "
+          f"{start:g}..{stop:g} px, labels, ROIs, overlay and table written: {seconds:.0f} s, "
+          f"peak RSS {peak:.2f} GB (target <= {MEMORY_TARGET_GB:g} GB): {verdict}")
+    print("  " + output.strip().splitlines()[-1])
 
 
 def main() -> None:

@@ -16,8 +16,14 @@ import numpy as np
 
 from lipobench.regions import RegionKind, RegionSet
 
-__all__ = ["OUTCOME_COLORS", "OverlayPanel", "contrast_stretch", "draw_regions",
-           "overlay_figure"]
+__all__ = ["OUTCOME_COLORS", "OverlayPanel", "contrast_stretch", "display_image",
+           "draw_micrograph", "draw_regions", "overlay_figure"]
+
+#: The longest side, in array elements, of any picture handed to matplotlib. Figures are
+#: saved under a thousand pixels wide and matplotlib resamples to that anyway, but it first
+#: colour-maps the whole array in float64: a 4096² micrograph with one outline layer cost
+#: about 1.9 GB there. Larger images are averaged (outlines: max-pooled) down in blocks first.
+DISPLAY_SIDE = 1024
 
 #: Okabe-Ito colours, distinct for colour-blind readers and against a grey micrograph.
 OUTCOME_COLORS = {
@@ -40,13 +46,60 @@ def contrast_stretch(image, *, low: float = 1.0, high: float = 99.0) -> np.ndarr
     return np.clip((image - lo) / (hi - lo), 0.0, 1.0)
 
 
-def _outline(regions: RegionSet, color: str) -> np.ndarray:
-    """An RGBA layer with the boundary pixels of the masks in ``color``."""
+def _display_factor(shape) -> int:
+    """The block side that brings ``shape`` to at most DISPLAY_SIDE along its longer side."""
+    return max(1, -(-max(shape) // DISPLAY_SIDE))
+
+
+def _reduce_blocks(array: np.ndarray, factor: int, reducer) -> np.ndarray:
+    """``reducer`` over ``factor``² blocks; edge values pad a partial last block."""
+    if factor == 1:
+        return array
+    h, w = array.shape
+    padded = np.pad(array, ((0, -h % factor), (0, -w % factor)), mode="edge")
+    blocks = padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor, factor)
+    return reducer(blocks, axis=(1, 3))
+
+
+def _extent(shape, factor: int) -> tuple[int, int, int, int]:
+    """imshow's extent for a block-reduced picture of an image of ``shape``, in its pixels."""
+    h, w = shape
+    return (0, -(-w // factor) * factor, -(-h // factor) * factor, 0)
+
+
+def display_image(image, *, low: float = 1.0, high: float = 99.0) -> np.ndarray:
+    """:func:`contrast_stretch` of ``image``, block-averaged to at most DISPLAY_SIDE a side.
+
+    The percentiles are those of the full image, so the contrast does not depend on the
+    reduction. Draw it with ``extent`` covering whole blocks (see :func:`draw_micrograph`).
+
+    >>> display_image(np.arange(4096.0 * 2).reshape(2, 4096)).shape
+    (1, 1024)
+    """
+    image = np.asarray(image)
+    lo, hi = np.percentile(image, [low, high])
+    reduced = _reduce_blocks(np.asarray(image, dtype=np.float32), _display_factor(image.shape),
+                             np.mean)
+    if not hi > lo:
+        return np.zeros(reduced.shape)
+    return np.clip((reduced - lo) / (hi - lo), 0.0, 1.0)
+
+
+def draw_micrograph(ax, image, *, low: float = 1.0, high: float = 99.0) -> None:
+    """``image`` in grey on ``ax``, in its (row, col) pixel frame, contrast-stretched."""
+    shape = np.shape(image)
+    ax.imshow(display_image(image, low=low, high=high), cmap="gray",
+              extent=_extent(shape, _display_factor(shape)), interpolation="nearest")
+
+
+def _outline(regions: RegionSet, color: str, factor: int) -> np.ndarray:
+    """An RGBA layer (uint8) with the masks' boundary pixels in ``color``, max-pooled."""
     from matplotlib.colors import to_rgba
     from skimage.segmentation import find_boundaries
 
-    layer = np.zeros((*regions.image_shape, 4))
-    layer[find_boundaries(regions.labels, mode="inner")] = to_rgba(color)
+    edges = _reduce_blocks(find_boundaries(regions.labels, mode="inner"), factor, np.any)
+    layer = np.zeros((*edges.shape, 4), dtype=np.uint8)
+    layer[edges] = np.round(np.multiply(to_rgba(color), 255)).astype(np.uint8)
     return layer
 
 
@@ -63,8 +116,9 @@ def draw_regions(ax, regions: RegionSet, *, color: str, linewidth: float = 1.2) 
     if len(regions) == 0:
         return
     if regions.kind is RegionKind.MASK:
-        h, w = regions.image_shape
-        ax.imshow(_outline(regions, color), extent=(0, w, h, 0), interpolation="nearest")
+        factor = _display_factor(regions.image_shape)
+        ax.imshow(_outline(regions, color, factor), extent=_extent(regions.image_shape, factor),
+                  interpolation="nearest")
         return
     from matplotlib.patches import Circle, Rectangle
 
@@ -134,9 +188,8 @@ def overlay_figure(image, panels: Sequence[OverlayPanel], *, title: str | None =
     side = 4.6
     fig = Figure(figsize=(side * cols, side * rows * h / w + 0.9), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-    shown = contrast_stretch(image, low=percentiles[0], high=percentiles[1])
     for ax, panel in zip(axes, panels):
-        ax.imshow(shown, cmap="gray", extent=(0, w, h, 0), interpolation="nearest")
+        draw_micrograph(ax, image, low=percentiles[0], high=percentiles[1])
         draw_regions(ax, panel.pred.select(panel.pred_hit), color=OUTCOME_COLORS["true positive"])
         draw_regions(ax, panel.pred.select(~panel.pred_hit),
                      color=OUTCOME_COLORS["false positive"])

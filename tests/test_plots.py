@@ -443,3 +443,26 @@ def test_cli_run_prints_intervals_and_comparisons_then_plots_unless_told_not_to(
     assert sorted(p.name for p in (out / "plots").iterdir()) == sorted(
         f"{stem}.{suffix}" for stem in FIGURES for suffix in ("png", "svg"))
     assert f"8 figure files in {out / 'plots'}" in printed
+
+
+def test_large_micrographs_reach_matplotlib_block_reduced_with_full_image_contrast():
+    from matplotlib.figure import Figure
+
+    from lipobench.overlays import DISPLAY_SIDE, display_image, draw_regions
+    from lipobench.regions import RegionSet
+
+    image = np.zeros((3000, 2100), dtype=np.float32)
+    image[:, 1050:] = 1.0
+    image[0, 0] = 50.0  # one hot pixel: above the 99th percentile, clipped, not the scale
+    shown = display_image(image)
+    assert shown.shape == (1000, 700)  # blocks of 3
+    assert shown.max() == 1.0 and shown[500, 0] == 0.0 and shown[500, 699] == 1.0
+
+    labels = np.zeros((3000, 2100), dtype=np.int32)
+    labels[100:400, 100:400] = 1  # its one-pixel boundary must survive the reduction
+    ax = Figure().subplots()
+    draw_regions(ax, RegionSet.from_labels(labels), color="red")
+    layer = ax.images[0].get_array()
+    assert max(layer.shape[:2]) <= DISPLAY_SIDE and layer.dtype == np.uint8
+    assert layer[33:134, 33, 0].min() == 255  # the left edge, pooled into the block column
+    assert ax.images[0].get_extent() == [0, 2100, 3000, 0]

@@ -416,7 +416,7 @@ def no_work(monkeypatch):
                         (lipobench.defaults, "validate_defaults"),
                         (lipobench.synth.dataset, "make_dataset"),
                         (lipobench.synth, "make_dataset"),
-                        (lipobench.adapters.lipopose.LipoPoseAdapter, "masks_at_diameters")):
+                        (lipobench.adapters.lipopose.LipoPoseAdapter, "iter_masks")):
         monkeypatch.setattr(owner, name, refuse)
 
 

@@ -53,13 +53,12 @@ def _write_overlay(path: Path, image, regions) -> None:
     from matplotlib.figure import Figure
 
     from lipobench.fsutil import atomic_path
-    from lipobench.overlays import contrast_stretch, draw_regions
+    from lipobench.overlays import draw_micrograph, draw_regions
 
     rows, cols = image.shape
     fig = Figure(figsize=(6, 6 * rows / cols), layout="constrained")
     ax = fig.subplots()
-    ax.imshow(contrast_stretch(image), cmap="gray", extent=(0, cols, rows, 0),
-              interpolation="nearest")
+    draw_micrograph(ax, image)
     draw_regions(ax, regions, color="#009E73")
     ax.set_title(f"{path.stem}: {len(regions)} particles",
                  fontsize="medium")
@@ -175,11 +174,13 @@ def segment_command(
 
     adapter = LipoPoseAdapter(device=chosen_device.value)
     workdir = out / ".lipopose-cache" / _model_fingerprint(model)
-    used, per_image = adapter.masks_at_diameters(model, images, params, workdir)
+    # One micrograph's masks at a time: at 4096² each diameter's labels take 16-64 MB.
+    used, per_image = adapter.iter_masks(model, images, params, workdir)
     rows = []
     for micrograph, masks in zip(images, per_image):
         labels, scores = merge_masks(masks, thresholds, merge=merge_method,
                                      method=confidence_method, window=window)
+        del masks
         regions = RegionSet.from_labels(labels, scores=scores, copy=False)
         write_labels_tiff(out / "labels" / f"{micrograph.name}.tif", labels)
         write_roi_zip(out / "rois" / f"{micrograph.name}.zip", regions)

@@ -164,3 +164,25 @@ def test_training_with_the_same_seed_is_reproducible(tmp_path):
     first, second = (torch.load(run, map_location="cpu", weights_only=True) for run in runs)
     assert first.keys() == second.keys()
     assert all(torch.equal(first[key], second[key]) for key in first)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("diameter", [None, 48.0, 110.0])
+def test_segment_equals_cellpose_eval_label_for_label(diameter):
+    # segment() runs eval's steps one by one to save memory; it must change no mask.
+    from cellpose import models
+
+    from lipobench.adapters.cellpose import load_cellpose_model, prepare_image, segment
+    from lipobench.shipped import packaged_model
+    from lipobench.synth import simulate_micrograph
+    from lipobench.synth.dataset import resolve_params
+
+    sim = simulate_micrograph(resolve_params(preset="quick", size=512), index=0, seed=3)
+    image = np.asarray(sim.to_micrograph("m").image)
+    model = load_cellpose_model(packaged_model("cellpose"), "cpu")
+    ours = segment(model, image, diameter=diameter, flow_threshold=0.4, cellprob_threshold=0.0)
+    reference = models.CellposeModel(gpu=False, pretrained_model=str(packaged_model("cellpose")))
+    theirs, _, _ = reference.eval(prepare_image(image), channels=[0, 0], diameter=diameter,
+                                  flow_threshold=0.4, cellprob_threshold=0.0)
+    assert ours.max() >= 3
+    np.testing.assert_array_equal(ours, np.asarray(theirs).astype(np.int32))
