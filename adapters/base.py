@@ -26,7 +26,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -102,12 +102,13 @@ def schema_parameters(stages: Mapping[Stage, type[BaseModel]]) -> dict[str, Para
     for stage, model in stages.items():
         for key, field in model.model_fields.items():
             extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-            grid = extra.get("grid")
+            # Typed as JSON by pydantic, but it holds what the model's author wrote: a tuple.
+            grid = cast("Sequence[Any] | None", extra.get("grid"))
             if grid is None:
                 grid = (field.get_default(call_default_factory=True),)
             # Grids hold what an experiment file would write: an enum's value, not the member.
-            grid = tuple(v.value if isinstance(v, enum.Enum) else v for v in grid)
-            parameters[key] = Parameter(stage, grid, field.description or "")
+            points = tuple(v.value if isinstance(v, enum.Enum) else v for v in grid)
+            parameters[key] = Parameter(stage, points, field.description or "")
     return parameters
 
 

@@ -13,7 +13,12 @@ same way, through :mod:`lipobench.adapters.builtin`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pluggy
+
+if TYPE_CHECKING:
+    from lipobench.registry import AdapterRegistry
 
 __all__ = ["PROJECT_NAME", "hookspec", "hookimpl", "lipobench_register_adapters"]
 
@@ -24,7 +29,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def lipobench_register_adapters(registry) -> None:
+def lipobench_register_adapters(registry: AdapterRegistry) -> None:
     """Register adapter classes with ``registry.register(AdapterClass)``.
 
     Parameters

@@ -42,14 +42,15 @@ class AdapterEntry:
 
 
 def _validate(adapter_cls: Any) -> None:
-    where = getattr(adapter_cls, "__module__", "?") + "." + getattr(adapter_cls, "__qualname__", "?")
+    module = getattr(adapter_cls, "__module__", "?")
+    where = f"{module}.{getattr(adapter_cls, '__qualname__', '?')}"
     if not (isinstance(adapter_cls, type) and issubclass(adapter_cls, Adapter)):
         raise UserError(
             f"{where}: register an Adapter subclass (the class itself, not an instance); "
             "subclass lipobench.adapters.base.Adapter"
         )
     name = getattr(adapter_cls, "name", None)
-    if not isinstance(name, str) or not name or not name.replace("_", "").replace("-", "").isalnum():
+    if not (isinstance(name, str) and name.replace("_", "").replace("-", "").isalnum()):
         raise UserError(
             f"{where}: set the class attribute name to a non-empty word such as 'mytool' "
             f"(got {name!r})"

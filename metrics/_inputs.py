@@ -20,4 +20,4 @@ def as_image_pairs(truth, pred) -> list[tuple[RegionSet, RegionSet]]:
             f"got {len(truth)} truth images but {len(pred)} predictions: pass one prediction "
             "per truth image, in the same order"
         )
-    return list(zip(truth, pred))
+    return list(zip(truth, pred, strict=True))

@@ -92,8 +92,13 @@ def _main(argv: Sequence[str] | None = None) -> int:
         chance_tp = 0.0
         for row in group.itertuples():
             picks = load_regions(args.results / row.prediction_file)
+            if picks.boxes is None:
+                print(f"{args.results}: {args.method!r} predicts {picks.kind.value}s, not "
+                      "boxes; give a box method", file=sys.stderr)
+                return 2
             side = float(np.median(picks.boxes[:, 2] - picks.boxes[:, 0])) if len(picks) else 0
             truth = dataset.micrograph(row.image).truth
+            assert truth is not None, "a scored micrograph has ground truth"
             chance_tp += chance_counts(truth, len(picks), side, iou_thresholds=[args.iou])[0]
         tp, fp, fn = (int(group[c].sum()) for c in ("tp", "fp", "fn"))
         n_pred, n_true = tp + fp, tp + fn

@@ -24,8 +24,7 @@ import pandas as pd
 from lipobench.metrics._inputs import as_image_pairs
 from lipobench.metrics.errors import MetricInputError
 from lipobench.metrics.iou import overlaps
-from lipobench.metrics.matching import as_thresholds, check_pair, components, rates
-from lipobench.metrics.matching import solve_component
+from lipobench.metrics.matching import as_thresholds, check_pair, components, rates, solve_component
 
 __all__ = ["Interpolation", "PRCurve", "precision_recall_curve"]
 

@@ -120,9 +120,11 @@ def overlaps(truth: RegionSet, pred: RegionSet) -> Overlaps:
         runs_a, runs_b = truth.label_runs, pred.label_runs
         if runs_a is not None and runs_b is not None:
             return _run_overlaps(runs_a, runs_b)
+        assert truth.labels is not None and pred.labels is not None  # a mask set has labels
         return _mask_overlaps(truth.labels, pred.labels)
     if truth.kind is RegionKind.BOX:
         ta, pa = truth.boxes, pred.boxes
+        assert ta is not None and pa is not None  # a box set has its table
         t_centre = (ta[:, :2] + ta[:, 2:]) / 2
         p_centre = (pa[:, :2] + pa[:, 2:]) / 2
         t_reach = np.hypot(ta[:, 2] - ta[:, 0], ta[:, 3] - ta[:, 1]) / 2
@@ -130,6 +132,7 @@ def overlaps(truth: RegionSet, pred: RegionSet) -> Overlaps:
         pair_iou = box_iou
     else:
         ta, pa = truth.circles, pred.circles
+        assert ta is not None and pa is not None  # a circle set has its table
         t_centre, p_centre = ta[:, :2], pa[:, :2]
         t_reach, p_reach = ta[:, 2], pa[:, 2]
         pair_iou = circle_iou
@@ -231,7 +234,7 @@ def _run_overlaps(runs_a, runs_b) -> Overlaps:
         # The merge sums the lengths per region pair straight into the dense table.
         table = run_overlap_table(runs_a, index_a, len(ids_a), runs_b, index_b, len(ids_b))
         pairs = np.flatnonzero(table)
-        counts = table[pairs].astype(np.float64)
+        counts: np.ndarray = table[pairs].astype(np.float64)
     else:
         pair_a, pair_b, length = run_overlaps(runs_a, index_a, runs_b, index_b)
         # One region pair meets in many runs: sum their lengths per pair.

@@ -369,7 +369,7 @@ def _connected(a: np.ndarray, b: np.ndarray) -> np.ndarray:
                 node = parent[node]
             return node
 
-        for u, v in zip(a.tolist(), b.tolist()):
+        for u, v in zip(a.tolist(), b.tolist(), strict=True):
             ru, rv = root(u), root(v)
             if ru != rv:
                 parent[ru] = rv

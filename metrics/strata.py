@@ -60,7 +60,7 @@ def stratify_by_size(truth, pred, *, bins: int | Sequence[float] = 5,
     pairs = as_image_pairs(truth, pred)
     scales = _pixel_sizes(pixel_size_nm, len(pairs))
     true_d, true_hit, pred_d, pred_hit = [], [], [], []
-    for (t, p), scale in zip(pairs, scales):
+    for (t, p), scale in zip(pairs, scales, strict=True):
         res = match(t, p, iou_threshold, inclusive=inclusive)
         t_idx, p_idx, _ = res.pairs(res.thresholds[0])
         hit = np.zeros(res.n_true, dtype=bool)

@@ -117,12 +117,12 @@ class MicrographCounts:
         if arrays[0].ndim == 0 or arrays[0].shape[-1] == 0:
             raise MetricInputError("no micrographs: give tp, fp and fn per micrograph, "
                                    "micrographs on the last axis")
-        for name, values in zip(("tp", "fp", "fn"), arrays):
+        for name, values in zip(("tp", "fp", "fn"), arrays, strict=True):
             if not np.all(np.isfinite(values)) or np.any(values < 0):
                 raise MetricInputError(f"{name} holds a negative or non-finite count; "
                                        "counts come from lipobench.metrics.match")
             values.setflags(write=False)
-        for name, values in zip(("tp", "fp", "fn"), arrays):
+        for name, values in zip(("tp", "fp", "fn"), arrays, strict=True):
             object.__setattr__(self, name, values)
 
     @property

@@ -11,10 +11,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lipobench.adapters.base import Adapter, Availability, ModelRef, Parameter, Stage
-from lipobench.hookspecs import hookimpl
-from lipobench.micrograph import Micrograph
-from lipobench.regions import RegionKind, RegionSet
+from lipobench.api import (
+    Adapter,
+    AdapterRegistry,
+    Availability,
+    Micrograph,
+    ModelRef,
+    Parameter,
+    RegionKind,
+    RegionSet,
+    Stage,
+    hookimpl,
+)
 
 __all__ = ["ThresholdAdapter", "lipobench_register_adapters"]
 
@@ -66,5 +74,5 @@ class ThresholdAdapter(Adapter):
 
 
 @hookimpl
-def lipobench_register_adapters(registry) -> None:
+def lipobench_register_adapters(registry: AdapterRegistry) -> None:
     registry.register(ThresholdAdapter)
