@@ -36,7 +36,7 @@ from lipobench.regions import RegionKind, RegionSet
 from lipobench.toolenv import ToolEnvironment
 
 __all__ = ["Adapter", "Availability", "Stage", "Parameter", "ModelRef", "validate_parameters",
-           "schema_parameters"]
+           "schema_parameters", "keep_scores_at_least"]
 
 #: A trained model: a file or folder inside the train workdir, or a name the tool ships.
 ModelRef = Path | str
@@ -123,6 +123,24 @@ class Availability:
 
     def __bool__(self) -> bool:
         return self.ok
+
+
+def keep_scores_at_least(regions: RegionSet, minimum: float | None) -> RegionSet:
+    """The regions scoring ``minimum`` or more: SELECT's one score comparison, ``>=``.
+
+    ``minimum`` None, or regions without scores, keep everything. A threshold sweep then
+    reads as "at least this confident" for every method alike, and a threshold equal to a
+    score keeps that region.
+
+    >>> from lipobench.regions import RegionSet
+    >>> picks = RegionSet.from_circles([[5, 5, 2], [9, 9, 2]], image_shape=(16, 16),
+    ...                                scores=[0.3, 0.5])
+    >>> len(keep_scores_at_least(picks, 0.5)), len(keep_scores_at_least(picks, None))
+    (1, 2)
+    """
+    if minimum is None or regions.scores is None:
+        return regions
+    return regions.select(regions.scores >= minimum)
 
 
 class Adapter(ABC):
@@ -224,7 +242,10 @@ class Adapter(ABC):
         """One RegionSet of :attr:`region_kind` per micrograph, scored where the tool scores."""
 
     def select(self, regions: RegionSet, params: Mapping[str, Any]) -> RegionSet:
-        """Apply SELECT-stage ``params`` to finished predictions; the default keeps all."""
+        """Apply SELECT-stage ``params`` to finished predictions; the default keeps all.
+
+        A score cut is :func:`keep_scores_at_least`, the one comparison every built-in uses.
+        """
         return regions
 
     def model_info(self, model: ModelRef) -> dict[str, str]:

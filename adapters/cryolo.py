@@ -40,7 +40,14 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from lipobench.adapters.base import Adapter, Availability, ModelRef, Stage, validate_parameters
+from lipobench.adapters.base import (
+    Adapter,
+    Availability,
+    ModelRef,
+    Stage,
+    keep_scores_at_least,
+    validate_parameters,
+)
 from lipobench.errors import ToolFailedError, ToolUnavailableError, UserError
 from lipobench.fsutil import atomic_dir, atomic_write_text
 from lipobench.micrograph import Micrograph
@@ -497,7 +504,6 @@ class CryoloAdapter(Adapter):
         return [regions[m.name] for m in micrographs]
 
     def select(self, regions: RegionSet, params: Mapping[str, Any]) -> RegionSet:
-        p = _validated(CryoloSelectParams, params, "select")
-        if regions.scores is None:
-            return regions
-        return regions.select(regions.scores >= p.confidence)
+        """Keep the boxes whose confidence is at least ``confidence``."""
+        return keep_scores_at_least(regions, _validated(CryoloSelectParams, params,
+                                                        "select").confidence)

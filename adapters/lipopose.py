@@ -37,6 +37,7 @@ from lipobench.adapters.base import (
     Availability,
     ModelRef,
     Stage,
+    keep_scores_at_least,
     validate_parameters,
 )
 from lipobench.adapters.cellpose import (
@@ -854,7 +855,5 @@ class LipoPoseAdapter(Adapter):
             allowed = ", ".join(f"{t:g}" for t in DEFAULT_THRESHOLDS)
             raise UserError(f"lipopose until {p.until:g}: merge-until thresholds are "
                             f"{allowed}; pick one of them")
-        if regions.scores is None:
-            return regions
-        return regions.select(regions.scores >= p.until)
+        return keep_scores_at_least(regions, p.until)
 

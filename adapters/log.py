@@ -18,7 +18,14 @@ import numpy as np
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from lipobench.adapters.base import Adapter, Availability, ModelRef, Stage, validate_parameters
+from lipobench.adapters.base import (
+    Adapter,
+    Availability,
+    ModelRef,
+    Stage,
+    keep_scores_at_least,
+    validate_parameters,
+)
 from lipobench.micrograph import Micrograph
 from lipobench.regions import RegionKind, RegionSet
 
@@ -174,7 +181,6 @@ class LogAdapter(Adapter):
         return [detect_blobs(m.image, **options.model_dump()) for m in micrographs]
 
     def select(self, regions: RegionSet, params: Mapping[str, Any]) -> RegionSet:
-        threshold = validate_parameters("log", LogSelectParams, params, "select").threshold
-        if threshold is None or regions.scores is None:
-            return regions
-        return regions.select(regions.scores > float(threshold))
+        """Keep the blobs whose LoG response is at least ``threshold`` (all when None)."""
+        return keep_scores_at_least(regions, validate_parameters("log", LogSelectParams, params,
+                                                                 "select").threshold)

@@ -47,6 +47,7 @@ from lipobench.adapters.base import (
     Availability,
     ModelRef,
     Stage,
+    keep_scores_at_least,
     validate_parameters,
 )
 from lipobench.adapters.device import Device, resolve_torch_device
@@ -399,10 +400,8 @@ class TopazAdapter(Adapter):
 
     def select(self, regions: RegionSet, params: Mapping[str, Any]) -> RegionSet:
         """Keep the picks whose score is at least ``min_score`` (all when None)."""
-        p = _validated(TopazSelectParams, params, "select")
-        if p.min_score is None or regions.scores is None:
-            return regions
-        return regions.select(regions.scores >= p.min_score)
+        return keep_scores_at_least(regions, _validated(TopazSelectParams, params,
+                                                        "select").min_score)
 
 
 def _write_manifest(path: Path, model: str, downsample: int) -> None:

@@ -10,7 +10,8 @@ without notice, so a plugin that reaches into them directly may break. Adding a 
 promise, so the surface is kept small:
 
 * the contract: :class:`Adapter`, :class:`Stage`, :class:`Parameter`, :data:`ModelRef`,
-  :class:`Availability`, :func:`validate_parameters`, :func:`schema_parameters`;
+  :class:`Availability`, :func:`validate_parameters`, :func:`schema_parameters`,
+  :func:`keep_scores_at_least` (SELECT's one score comparison);
 * the hook: the :data:`hookimpl` marker and the :class:`AdapterRegistry` it receives;
 * the data: :class:`Micrograph`, :class:`RegionSet`, :class:`RegionKind`;
 * the errors: :class:`UserError` (the user can fix it), :class:`InvalidRegionsError`,
@@ -40,6 +41,7 @@ from lipobench.adapters.base import (
     ModelRef,
     Parameter,
     Stage,
+    keep_scores_at_least,
     schema_parameters,
     validate_parameters,
 )
@@ -68,6 +70,7 @@ __all__ = [
     "ModelRef",
     "Parameter",
     "Stage",
+    "keep_scores_at_least",
     "schema_parameters",
     "validate_parameters",
     # the hook

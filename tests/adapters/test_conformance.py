@@ -28,3 +28,17 @@ class TestRegisteredAdapters(AdapterConformance):
 
 def test_builtin_adapters_are_registered():
     assert {"log", "cryolo", "cellpose", "topaz", "lipopose"} <= set(REGISTRY.names())
+
+
+@pytest.mark.parametrize("name, key, threshold", [
+    ("log", "threshold", 0.3), ("topaz", "min_score", 0.3), ("cryolo", "confidence", 0.3),
+    ("lipopose", "until", 10.0),
+])
+def test_every_score_cut_keeps_a_score_equal_to_its_threshold(name, key, threshold):
+    # One SELECT comparison (>=) for every built-in: sweeps mean the same for each method.
+    from lipobench.regions import RegionSet
+
+    picks = RegionSet.from_circles([[8, 8, 3], [20, 20, 3], [32, 32, 3]], image_shape=(48, 48),
+                                   scores=[threshold - 0.01, threshold, threshold + 0.01])
+    kept = REGISTRY.get(name).select(picks, {key: threshold})
+    assert kept.scores.tolist() == [threshold, threshold + 0.01]
