@@ -1,7 +1,5 @@
 """The Cellpose adapter: cheap checks without cellpose, and one real train/predict run."""
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,16 +16,8 @@ from lipobench.regions import RegionKind
 from lipobench.testing import make_test_micrographs
 
 
-def _stage(adapter, stage, params):
-    return adapter.split_parameters(params)[stage]
-
-
-def test_importing_the_adapter_does_not_import_cellpose_or_torch():
-    code = ("import sys, lipobench.adapters.cellpose; "
-            "print(sorted({'cellpose', 'torch'} & set(sys.modules)))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, check=True).stdout
-    assert out.strip() == "[]"
+def test_importing_the_adapter_does_not_import_cellpose_or_torch(imported_by):
+    assert imported_by("lipobench.adapters.cellpose", ('cellpose', 'torch')) == []
 
 
 def test_availability_reports_cellpose_3():
@@ -126,17 +116,17 @@ def test_missing_or_broken_init_model_is_a_clear_user_error(tmp_path, monkeypatc
 
 
 @pytest.mark.slow
-def test_real_train_then_predict_on_tiny_images(tmp_path):
+def test_real_train_then_predict_on_tiny_images(tmp_path, stage_values):
     adapter = CellposeAdapter(device="cpu")
     micrographs = make_test_micrographs(2, shape=(128, 128), radius=10)
     params = adapter.test_parameters()
     native = adapter.to_native(micrographs, tmp_path / "native")
-    model = adapter.train(native, _stage(adapter, Stage.TRAIN, params), tmp_path / "train")
+    model = adapter.train(native, stage_values(adapter, Stage.TRAIN, params), tmp_path / "train")
     assert model == tmp_path / "train" / "cellpose_model" and model.is_file()
     assert (tmp_path / "train" / "train.log").read_text()
     assert not (tmp_path / "train" / ".cellpose_training").exists()
 
-    predictions = adapter.predict(model, micrographs, _stage(adapter, Stage.PREDICT, params),
+    predictions = adapter.predict(model, micrographs, stage_values(adapter, Stage.PREDICT, params),
                                   tmp_path / "predict")
     assert len(predictions) == 2
     for regions, micrograph in zip(predictions, micrographs):

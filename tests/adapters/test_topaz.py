@@ -1,8 +1,6 @@
 """The Topaz adapter: coordinate conversion, native files, errors, and real CLI runs."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -20,16 +18,8 @@ from lipobench.regions import RegionKind, RegionSet
 from lipobench.testing import make_test_micrographs
 
 
-def _stage(adapter, stage, params):
-    return adapter.split_parameters(params)[stage]
-
-
-def test_importing_the_adapter_does_not_import_topaz_or_torch():
-    code = ("import sys, lipobench.adapters.topaz; "
-            "print(sorted({'topaz', 'torch', 'cellpose'} & set(sys.modules)))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, check=True).stdout
-    assert out.strip() == "[]"
+def test_importing_the_adapter_does_not_import_topaz_or_torch(imported_by):
+    assert imported_by("lipobench.adapters.topaz", ('topaz', 'torch', 'cellpose')) == []
 
 
 def test_availability_reports_topaz_version():
@@ -117,12 +107,12 @@ def test_select_keeps_picks_at_or_above_min_score():
 
 
 @pytest.mark.slow
-def test_real_train_then_predict_finds_the_disks(tmp_path):
+def test_real_train_then_predict_finds_the_disks(tmp_path, stage_values):
     adapter = TopazAdapter(device="cpu")
     micrographs = make_test_micrographs(2, shape=(128, 128), radius=10)
     params = adapter.test_parameters()
     native = adapter.to_native(micrographs, tmp_path / "native")
-    model = adapter.train(native, _stage(adapter, Stage.TRAIN, params), tmp_path / "train")
+    model = adapter.train(native, stage_values(adapter, Stage.TRAIN, params), tmp_path / "train")
     manifest = json.loads(model.read_text())
     assert model.name == MANIFEST and manifest["downsample"] == 2
     assert (tmp_path / "train" / manifest["model"]).is_file()
