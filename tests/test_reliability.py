@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_runner import DiskDetectorForTests, make_dataset, make_registry
 
 from lipobench.adapters.base import Availability
 from lipobench.testing import assert_user_error, run_cli
-from test_runner import DiskDetectorForTests, make_dataset, make_registry
 
 GOOD_DATASET = "data/good"
 #: dataset.toml lines pointing a variant folder at the good dataset's files.
@@ -389,7 +391,7 @@ def test_the_corpus_is_large_and_distinct():
     from lipobench.cli import _load_commands
     from lipobench.cli._app import app
 
-    _load_commands()
+    _load_commands([])
     every = {c.name or c.callback.__name__ for c in app.registered_commands}
     every |= {g.name for g in app.registered_groups}
     assert every and every <= commands, every - commands
@@ -512,3 +514,20 @@ def test_tool_paths_from_an_experiment_need_the_explicit_flag(tmp_path, capsys, 
                            capsys)
     assert code == 0, err
     assert set(pd.read_parquet(tmp_path / "out" / "results.parquet")["status"]) == {"ok"}
+
+
+def test_a_command_imports_only_its_own_module_and_help_lists_every_command(tmp_path):
+    # Start-up is paid on every command: `synth` must not import `run`'s or `score`'s stack.
+    code = ("import sys\nfrom lipobench.cli import main\n"
+            f"main(['synth', {str(tmp_path / 'd')!r}, '--n-images', '1', '--size', '64'])\n"
+            "print(sorted(m for m in sys.modules if m.startswith('lipobench.cli.')))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "['lipobench.cli._app', 'lipobench.cli.synth']"
+    listed = subprocess.run(
+        [sys.executable, "-c", "from lipobench.cli import main; main(['--help'])"],
+        capture_output=True, text=True, timeout=120).stdout
+    for command in ("adapters", "doctor", "info", "convert", "run", "plot", "compare", "synth",
+                    "score", "segment", "train-defaults", "tools"):
+        assert command in listed, command

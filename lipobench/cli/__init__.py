@@ -61,8 +61,17 @@ COMMAND_MODULES = (
 )
 
 
-def _load_commands() -> None:
-    for module in COMMAND_MODULES:
+def _load_commands(argv: list[str]) -> None:
+    """Import the module of the command ``argv`` names, or every command module.
+
+    Only the named command's module, because each pulls in its own libraries (pandas, scipy,
+    pydantic models) and a user pays that start-up on every run; every module for the
+    top-level help, an unknown name (so typer lists the choices) or a command whose name is
+    not its module's (``doctor``).
+    """
+    words = [word for word in argv if not word.startswith("-")]
+    named = words[0].replace("-", "_") if words else None
+    for module in (named,) if named in COMMAND_MODULES else COMMAND_MODULES:
         importlib.import_module(f"lipobench.cli.{module}")
 
 
@@ -141,7 +150,7 @@ def _inside(frame, packages: tuple[str, ...]) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit code."""
-    _load_commands()
+    _load_commands(sys.argv[1:] if argv is None else list(argv))
     held = _HeldRecords()
     root = logging.getLogger()
     root.addHandler(held)
