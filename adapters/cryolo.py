@@ -25,6 +25,10 @@ Starting weights: crYOLO's first training downloads backbone weights from the we
 connection it trains from random initialisation and says so only in its log. The adapter
 reads the log and records the start (``model.init`` in the results), because a crYOLO trained
 from random weights for a CPU budget of minutes is far from what crYOLO reaches.
+
+Why one module of this length: the adapter, its parameter schemas and the lookup and checks of
+crYOLO's separate environment are one tool's border; its file formats live in
+lipobench.formats.
 """
 
 from __future__ import annotations

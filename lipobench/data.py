@@ -21,6 +21,9 @@ A folder of images with no ``dataset.toml`` is an unlabelled dataset of those im
 >>> dataset = load_dataset(root)
 >>> dataset.name, dataset.names, len(dataset.micrograph("mic_000").truth)
 ('tiny', ['mic_000'], 1)
+
+Why one module of this length: the dataset layout, its manifest model and the checks on it
+(names, shapes, splits, fingerprints) are one contract with the user's folder.
 """
 
 from __future__ import annotations

@@ -35,6 +35,10 @@ of that fold's training images (:func:`training_statistics`), so no test image l
 
 :func:`load_experiment` reads and checks a file against the installed adapters before any
 work: every mistake is one :class:`~lipobench.errors.UserError` line naming the file and key.
+
+Why one module of this length: the file's pydantic models and the checks that run before any
+work (literals against each adapter's schema, derived values, folds) are one contract with the
+user; the error messages name TOML keys the models define.
 """
 
 from __future__ import annotations

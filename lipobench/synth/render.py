@@ -28,6 +28,10 @@ labelled pixel.
 The ground truth, the ice noise's filtered spectrum and the shot noise's draw depend on the
 scene only: they are made on helper threads (:mod:`lipobench.synth._parallel`) while the wave
 is formed; the results do not depend on the threads' timing.
+
+Why one module of this length: image formation is one chain (exit wave, CTF, MTF and binning,
+dose and shot noise, ground truth on a second thread) whose steps share buffers to stay within
+one complex64 FFT pair of memory; split, the buffer hand-offs would cross module borders.
 """
 
 from __future__ import annotations

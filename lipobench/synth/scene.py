@@ -8,6 +8,10 @@ Random streams (``np.random.SeedSequence(seed, spawn_key=(index,)).spawn(5)``): 
 (count, positions), morphology (class, size, shape, inner structure), artifacts (ice, carbon,
 droplets, crystals, debris), optics (defocus, astigmatism, B, DQE, ramp) and noise (shot noise,
 used by the renderer only). Redrawing the noise stream leaves everything here unchanged.
+
+Why one module of this length: every draw of a micrograph's content comes from one of the five
+streams above in a fixed order, which is what makes a seed reproduce a micrograph byte for
+byte; keeping the draws together keeps that order in one place.
 """
 
 from __future__ import annotations
