@@ -10,7 +10,8 @@ cache root (``OUT/cache`` for a run)::
                             done.json (written last)
     predict-work/<key>/     the predict workdir shared by every PREDICT combination of one
                             (model, image set), as adapters/base.py promises
-    predict/<key>/          one <image>.npz per micrograph (see :func:`save_regions`) and
+    predict/<key>/          one <image>.npz per micrograph (:func:`save_regions`, which with
+                            :func:`load_regions` lives in :mod:`lipobench.regionfiles`) and
                             done.json; created by renaming a finished temporary folder
 
 A train entry counts as finished only once ``done.json`` exists, and that file is written
@@ -18,10 +19,10 @@ atomically as the last step, so a run killed mid-training leaves an entry withou
 the next run wipes and redoes. A predict entry appears all at once (:func:`atomic_dir`).
 
 Integrity: ``done.json`` holds the sha256 of every file of its entry (under ``"files"``;
-a train entry's ``native/`` input copy excepted where an adapter keeps its model there). Reading an entry
-verifies them: a missing, truncated or altered file, or an entry without checksums, makes
-the entry count as not done, with a one-line reason (:meth:`Cache.train_entry`,
-:meth:`Cache.predict_entry`), and the runner recomputes it.
+a train entry's ``native/`` input copy excepted where an adapter keeps its model there).
+Reading an entry verifies them: a missing, truncated or altered file, or an entry without
+checksums, makes the entry count as not done, with a one-line reason
+(:meth:`Cache.train_entry`, :meth:`Cache.predict_entry`), and the runner recomputes it.
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from lipobench.errors import UserError
-from lipobench.fsutil import atomic_dir, atomic_path, atomic_write_text, file_sha256, inside
-from lipobench.regions import RegionKind, RegionSet
+from lipobench.fsutil import atomic_dir, atomic_write_text, file_sha256, inside
+from lipobench.regionfiles import load_regions, save_regions
+from lipobench.regions import RegionSet
 
 __all__ = ["canonical_json", "sha256_key", "Cache", "save_regions", "load_regions"]
 
@@ -188,61 +189,3 @@ def _read_entry(folder: Path) -> tuple[dict[str, Any] | None, str]:
         if file_sha256(path) != digest:
             return None, f"{relative} does not match its checksum"
     return record, ""
-
-
-# ------------------------------------------------------------------ region files
-
-
-def save_regions(path: str | Path, regions: RegionSet) -> Path:
-    """Write a RegionSet to an ``.npz`` (atomically): kind, image_shape, its table, scores.
-
-    Keys: ``kind`` (``"mask"``, ``"box"`` or ``"circle"``), ``image_shape`` (rows, cols),
-    ``labels`` or ``boxes`` or ``circles`` (see :mod:`lipobench.regions`), and ``scores`` when
-    the regions are scored.
-
-    >>> import tempfile, pathlib
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.npz"
-    >>> circles = RegionSet.from_circles([[5, 6, 2]], image_shape=(16, 16), scores=[0.7])
-    >>> back = load_regions(save_regions(path, circles))
-    >>> back.kind.value, back.circles.tolist(), back.scores.tolist()
-    ('circle', [[5.0, 6.0, 2.0]], [0.7])
-    """
-    arrays: dict[str, Any] = {"kind": np.array(regions.kind.value),
-                              "image_shape": np.asarray(regions.image_shape, dtype=np.int64)}
-    if regions.kind is RegionKind.MASK:
-        arrays["labels"] = regions.labels
-    elif regions.kind is RegionKind.BOX:
-        arrays["boxes"] = regions.boxes
-    else:
-        arrays["circles"] = regions.circles
-    if regions.scores is not None:
-        arrays["scores"] = regions.scores
-    with atomic_path(path, suffix=".npz") as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-    return Path(path)
-
-
-def load_regions(path: str | Path) -> RegionSet:
-    """Read a RegionSet written by :func:`save_regions`; a damaged file is a UserError."""
-    import zipfile
-
-    try:
-        return _load_regions(path)
-    except (EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-        if isinstance(exc, UserError):
-            raise
-        raise UserError(f"{path}: not a lipobench region file, or damaged ({type(exc).__name__}"
-                        f": {exc}); write it again with lipobench") from None
-
-
-def _load_regions(path: str | Path) -> RegionSet:
-    with np.load(path, allow_pickle=False) as data:
-        kind = RegionKind(str(data["kind"]))
-        shape = tuple(int(v) for v in data["image_shape"])
-        scores = data["scores"] if "scores" in data.files else None
-        if kind is RegionKind.MASK:
-            return RegionSet.from_labels(data["labels"], scores=scores)
-        if kind is RegionKind.BOX:
-            return RegionSet.from_boxes(data["boxes"], image_shape=shape, scores=scores)
-        return RegionSet.from_circles(data["circles"], image_shape=shape, scores=scores)

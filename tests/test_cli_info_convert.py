@@ -9,13 +9,18 @@ import roifile
 import tifffile
 
 from lipobench import formats
-from lipobench.testing import assert_user_error, run_cli
-from lipobench.data import DatasetManifest, DatasetSection, load_dataset, write_dataset
-from lipobench.data import write_manifest
+from lipobench.data import (
+    DatasetManifest,
+    DatasetSection,
+    load_dataset,
+    write_dataset,
+    write_manifest,
+)
 from lipobench.imageio import read_image, read_labels, write_labels_tiff, write_mrc, write_tiff
 from lipobench.micrograph import Micrograph
 from lipobench.regions import RegionSet
 from lipobench.roi import read_roi_set
+from lipobench.testing import assert_user_error, run_cli
 
 SHAPE = (40, 52)
 
@@ -84,7 +89,7 @@ def test_info_empty_mask_is_valid(tmp_path, capsys):
     code, _, err = run_cli(["convert", tmp_path / "data", tmp_path / "out", "--to", "topaz"],
                        capsys)
     assert code == 0, err
-    assert (tmp_path / "out" / "particles.txt").read_text() == "image_name\tx_coord\ty_coord\n"
+    assert (tmp_path / "out" / "targets.txt").read_text() == "image_name\tx_coord\ty_coord\n"
 
 
 def test_info_unlabelled_folder(tmp_path, capsys):
@@ -219,20 +224,27 @@ def test_convert_writes_every_tool_and_reads_back(dataset, capsys):
         star = formats.read_star_centres(outs["star"] / f"{name}.star", image_shape=SHAPE,
                                          flip_rows=False)
         np.testing.assert_allclose(star, centres, atol=1e-3)
-        # Cellpose: image beside its _masks file
+        # Cellpose (the adapter's to_native): image beside its _masks file, the same
+        # instances numbered 1..N
         image, _ = read_image(outs["cellpose"] / f"{name}.tif")
         assert np.array_equal(image, data.micrograph(name).image)
-        assert np.array_equal(read_labels(outs["cellpose"] / f"{name}_masks.tif"), truth.labels)
+        assert np.array_equal(read_labels(outs["cellpose"] / f"{name}_masks.tif"),
+                              truth.to_label_image())
         # Fiji: the same instances
         assert np.array_equal(read_roi_set(outs["roi"] / f"{name}.zip", SHAPE),
                               truth.to_label_image())
-    topaz = formats.read_topaz(outs["topaz"] / "particles.txt",
+    # Topaz (the adapter's to_native): float32 MRC images and one targets.txt of centroids
+    topaz = formats.read_topaz(outs["topaz"] / "targets.txt",
                                image_shapes={n: SHAPE for n in truths}, radius=3)
     for name, truth in truths.items():
         np.testing.assert_allclose(topaz[name].circles[:, :2],
                                    np.floor(truth.centroids()) + 0.5)
+        image, _ = read_image(outs["topaz"] / "images" / f"{name}.mrc")
+        assert image.dtype == np.float32
+        assert np.array_equal(image, data.micrograph(name).image)
     assert sorted(p.name for p in (outs["topaz"] / "images").iterdir()) == \
         [f"{n}.mrc" for n in sorted(truths)]
+    assert sorted(p.name for p in outs["topaz"].iterdir()) == ["images", "targets.txt"]
 
 
 def test_convert_tight_boxes_from_tiff_images_count_rows_from_the_bottom(tmp_path, capsys):
@@ -264,3 +276,115 @@ def test_installed_entry_point_exit_code_and_single_line(tmp_path):
     assert result.stderr.startswith("lipobench: error: ") and result.stderr.count("\n") == 1
     assert "missing: no such dataset folder" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------- --to NAME
+def test_unknown_target_names_the_option_and_every_choice(dataset, capsys):
+    code, _, err = run_cli(["convert", dataset, dataset.parent / "out", "--to", "eman"],
+                           capsys)
+    assert_user_error(code, err, "--to eman: not one of ", "cryolo, star, roi", "cellpose",
+                      "lipopose", "topaz", "log")
+    assert_nothing_written(dataset.parent)
+
+
+def test_target_names_ignore_case(dataset, capsys):
+    code, out, err = run_cli(["convert", dataset, dataset.parent / "rois", "--to", "ROI"],
+                             capsys)
+    assert code == 0, err
+    code, out, err = run_cli(["convert", dataset, dataset.parent / "cp", "--to", "CellPose"],
+                             capsys)
+    assert code == 0, err
+    assert "wrote cellpose training data for 3 images" in out
+    assert (dataset.parent / "cp" / "mic_000_masks.tif").is_file()
+
+
+def test_lipopose_writes_the_cellpose_folder_and_log_is_refused(dataset, capsys):
+    code, _, err = run_cli(["convert", dataset, dataset.parent / "lp", "--to", "lipopose",
+                            "--split", "test"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in (dataset.parent / "lp").iterdir()) == \
+        ["mic_002.tif", "mic_002_masks.tif"]
+    code, _, err = run_cli(["convert", dataset, dataset.parent / "none", "--to", "log"],
+                           capsys)
+    assert_user_error(code, err, "--to log", "wrote no training data", "cryolo, star, roi")
+    assert_nothing_written(dataset.parent, expected=("data", "lp"))
+
+
+def test_adapter_options_and_box_options_do_not_mix(dataset, capsys):
+    code, _, err = run_cli(["convert", dataset, dataset.parent / "out", "--to", "cellpose",
+                            "--tight"], capsys)
+    assert_user_error(code, err, "--box-size and --tight apply to --to cryolo only")
+    assert_nothing_written(dataset.parent)
+
+
+CENTRES_PLUGIN = '''
+"""A third-party plugin whose adapter trains on a CSV table of particle centres per image."""
+from pathlib import Path
+
+from lipobench.adapters.log import LogAdapter
+from lipobench.hookspecs import hookimpl
+from lipobench.regionfiles import write_regions
+
+
+class CentresAdapter(LogAdapter):
+    name = "centres"
+    trainable = True
+
+    def to_native(self, micrographs, workdir):
+        folder = Path(workdir) / "centres_train"
+        folder.mkdir()
+        for micrograph in micrographs:
+            write_regions(folder / f"{micrograph.name}.csv", micrograph.truth.to_circles())
+        return folder
+
+
+@hookimpl
+def lipobench_register_adapters(registry):
+    registry.register(CentresAdapter)
+'''
+
+
+@pytest.fixture
+def centres_plugin(tmp_path, monkeypatch):
+    """The plugin above, installed as a distribution would be (see tests/test_plugins.py)."""
+    import sys
+
+    from test_plugins import EXAMPLE_PLUGIN, _fake_distribution
+
+    from lipobench.plugins import DISABLE_ENV
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "centres_plugin_for_tests.py").write_text(CENTRES_PLUGIN)
+    _fake_distribution(site, name="centres-plugin", module="centres_plugin_for_tests",
+                       entry_points="[lipobench]\ncentres = centres_plugin_for_tests\n")
+    _fake_distribution(site, name="lipobench-example-plugin", module="lipobench_example_plugin",
+                       entry_points="[lipobench]\nthreshold = lipobench_example_plugin\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.syspath_prepend(str(EXAMPLE_PLUGIN))
+    monkeypatch.delenv(DISABLE_ENV, raising=False)
+    yield site
+    for module in ("centres_plugin_for_tests", "lipobench_example_plugin"):
+        sys.modules.pop(module, None)
+
+
+def test_a_third_party_adapter_gains_convert_with_no_cli_change(dataset, centres_plugin,
+                                                                 capsys):
+    from lipobench.regionfiles import read_regions
+
+    out = dataset.parent / "centres"
+    code, stdout, err = run_cli(["convert", dataset, out, "--to", "centres", "--split",
+                                 "train"], capsys)
+    assert code == 0, err
+    assert "wrote centres training data for 2 images" in stdout
+    assert sorted(p.name for p in out.iterdir()) == ["mic_000.csv", "mic_001.csv"]
+    truth = load_dataset(dataset).micrograph("mic_001").truth
+    back = read_regions(out / "mic_001.csv", image_shape=SHAPE)
+    np.testing.assert_allclose(back.circles, truth.to_circles().circles)
+    # both plugins are choices; the example plugin's adapter learns nothing: refused
+    code, _, err = run_cli(["convert", dataset, dataset.parent / "x", "--to", "nope"], capsys)
+    assert_user_error(code, err, "--to nope", "centres", "threshold")
+    code, _, err = run_cli(["convert", dataset, dataset.parent / "x", "--to", "threshold"],
+                           capsys)
+    assert_user_error(code, err, "--to threshold", "wrote no training data")
+    assert_nothing_written(dataset.parent, expected=("data", "site", "centres"))

@@ -1,53 +1,84 @@
-"""``lipobench convert DATASET --to TOOL OUT``: ground truth in each tool's training format.
+"""``lipobench convert DATASET OUT --to NAME``: ground truth in a tool's training format.
 
-Layouts written under OUT (all at once: a failure leaves no OUT behind):
+NAME is an installed adapter (``lipobench adapters`` lists them, third-party plugins
+included), whose :meth:`~lipobench.adapters.base.Adapter.to_native` writes what it trains
+from, or one of the layouts lipobench writes itself
+(:data:`lipobench.regionfiles.EXPORT_FORMATS`), which take precedence over an adapter of the
+same name. OUT holds what was written, complete or not at all.
 
 - ``cryolo``: ``images/<name>.<ext>`` (copies of the micrographs) and
   ``annotations/<name>.box``; point crYOLO's ``train_image_folder`` and
   ``train_annot_folder`` at them. Boxes are squares of ``--box-size`` centred on each
   particle's centroid, or with ``--tight`` each particle's tight box. For MRC images the
   rows are counted from the bottom, as crYOLO expects (it flips MRC images when reading).
-- ``topaz``: ``images/<name>.<ext>`` and ``particles.txt`` (one file of centroids for all
-  images): ``topaz train --train-images OUT/images --train-targets OUT/particles.txt``.
 - ``star``: ``<name>.star`` per image, particle centroids as ``_rlnCoordinateX/Y`` in
   crYOLO's frame (rows counted from the bottom for MRC images, as crYOLO's own STAR output).
-- ``cellpose``: ``<name>.tif`` (float32 image) beside ``<name>_masks.tif`` (int32 labels),
-  the layout of a Cellpose training folder (``--mask_filter _masks``).
 - ``roi``: ``<name>.zip`` Fiji ROI sets, one ROI per particle.
+- ``topaz`` (its adapter): ``images/<name>.mrc`` (float32) and ``targets.txt`` (one file
+  of centroids for all images): ``topaz train --train-images OUT/images
+  --train-targets OUT/targets.txt``.
+- ``cellpose`` and ``lipopose`` (their adapters): ``<name>.tif`` (float32 image) beside
+  ``<name>_masks.tif`` (int32 labels), a Cellpose training folder (``--mask_filter _masks``).
+- any other adapter: whatever its ``to_native`` writes. An adapter that learns nothing
+  from ground truth (``log``) writes nothing, which is refused.
 """
 
 from __future__ import annotations
 
-import enum
+import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated
 
-import numpy as np
 import typer
 
 from lipobench.cli._app import app
 from lipobench.errors import UserError
 
-__all__ = ["ConvertTarget", "convert_dataset"]
+__all__ = ["convert_dataset", "convert_targets"]
+
+#: The folder inside OUT's temporary twin where an adapter's to_native writes.
+_NATIVE_WORK = ".to_native"
 
 
-class ConvertTarget(str, enum.Enum):
-    """The training-data formats ``lipobench convert`` writes."""
+class _LazyMicrographs(Sequence):
+    """The dataset's micrographs, each loaded when asked for: memory stays one micrograph's."""
 
-    CRYOLO = "cryolo"
-    TOPAZ = "topaz"
-    STAR = "star"
-    CELLPOSE = "cellpose"
-    ROI = "roi"
+    def __init__(self, dataset, names: list[str]):
+        self.dataset, self.names = dataset, list(names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return _LazyMicrographs(self.dataset, self.names[index])
+        return self.dataset.micrograph(self.names[index])
 
 
-def _square_boxes(truth, box_size: float):
-    from lipobench.regions import RegionSet
+def _choose(value: str, choices: Sequence[str], key: str) -> str:
+    """``value`` among ``choices`` (exact, else the one equal ignoring case), or a UserError.
 
-    centres = truth.centroids()
-    half = box_size / 2.0
-    return RegionSet.from_boxes(np.column_stack([centres - half, centres + half]).reshape(-1, 4),
-                                image_shape=truth.image_shape)
+    The error is one line naming ``key`` and every choice.
+    """
+    if value in choices:
+        return value
+    folded = [c for c in choices if c.lower() == value.lower()]
+    if len(folded) == 1:
+        return folded[0]
+    raise UserError(f"{key} {value}: not one of {', '.join(choices)}; choose one of them")
+
+
+def convert_targets(registry=None) -> list[str]:
+    """Every name ``--to`` accepts: lipobench's export formats, then the installed adapters."""
+    from lipobench.regionfiles import EXPORT_FORMATS
+
+    if registry is None:
+        from lipobench.plugins import load_registry
+
+        registry = load_registry()
+    return [*EXPORT_FORMATS, *(n for n in registry.names() if n not in EXPORT_FORMATS)]
 
 
 def _check_out(out: Path, dataset_root: Path, overwrite: bool) -> None:
@@ -67,82 +98,126 @@ def _check_out(out: Path, dataset_root: Path, overwrite: bool) -> None:
     check_output_dir(out.parent if out.parent != out else out, key="OUT")
 
 
-def convert_dataset(dataset, target: ConvertTarget, out: Path, *, box_size: float | None = None,
+def _box_options(target: str, box_size: float | None, tight: bool) -> float | None:
+    """The box size a box-writing format is given (None: tight boxes), checked."""
+    from lipobench.regionfiles import EXPORT_FORMATS
+
+    export = EXPORT_FORMATS.get(target.lower())
+    if export is not None and export.boxes:
+        if (box_size is None) == (not tight):
+            raise UserError(f"convert --to {export.name}: give exactly one of --box-size PX "
+                            "(square boxes centred on each particle) or --tight (each "
+                            "particle's tight box)")
+        if box_size is not None and not box_size > 0:
+            raise UserError(f"--box-size {box_size}: must be a positive number of pixels")
+        return box_size
+    if box_size is not None or tight:
+        takes = ", ".join(f"--to {f.name}" for f in EXPORT_FORMATS.values() if f.boxes)
+        raise UserError(f"convert --to {target}: --box-size and --tight apply to {takes} "
+                        "only; drop them")
+    return None
+
+
+def _adopt(native, work: Path, folder: Path, target: str) -> None:
+    """Move what ``to_native`` returned (inside ``work``) into ``folder``; drop ``work``."""
+    native = Path(native)
+    work_real = work.resolve()
+    native_real = native.resolve()
+    if native_real != work_real and work_real not in native_real.parents:
+        raise UserError(f"convert --to {target}: the adapter's to_native returned {native}, "
+                        f"outside the folder it was given ({work}); fix the adapter to write "
+                        "inside its workdir")
+    if native_real.is_dir():
+        for child in sorted(native_real.iterdir()):
+            os.replace(child, folder / child.name)
+    elif native_real.is_file():
+        os.replace(native_real, folder / native_real.name)
+    shutil.rmtree(work, ignore_errors=True)
+    if not any(folder.iterdir()):
+        from lipobench.regionfiles import EXPORT_FORMATS
+
+        raise UserError(f"convert --to {target}: adapter {target!r} wrote no training data "
+                        "(it learns nothing from ground truth); choose an adapter that "
+                        f"trains, or one of the formats {', '.join(EXPORT_FORMATS)}")
+
+
+def _resolve(target, registry=None):
+    """(name, export format or None, adapter or None) for ``--to target``, checked."""
+    from lipobench.regionfiles import EXPORT_FORMATS
+
+    target = str(getattr(target, "value", target))
+    export = EXPORT_FORMATS.get(target.lower())
+    if export is not None:
+        return export.name, export, None
+    if registry is None:
+        from lipobench.plugins import load_registry
+
+        registry = load_registry()
+    name = _choose(target, convert_targets(registry), "--to")
+    return name, None, registry.get(name)
+
+
+def convert_dataset(dataset, target: str, out: Path, *, box_size: float | None = None,
                     tight: bool = False, names: list[str] | None = None,
-                    overwrite: bool = False) -> Path:
+                    overwrite: bool = False, registry=None) -> Path:
     """Write the ground truth of ``dataset`` (a :class:`lipobench.data.Dataset`) for ``target``.
 
-    ``box_size`` or ``tight`` (exactly one) is needed for crYOLO only. ``names`` limits the
-    images (default: all). OUT appears complete or not at all.
+    ``target`` is an export format of :data:`lipobench.regionfiles.EXPORT_FORMATS` or the
+    name of an adapter of ``registry`` (default: the installed plugins'), whose
+    ``to_native`` is run. ``box_size`` or ``tight`` (exactly one) is needed by the formats
+    that write boxes of a chosen size (``cryolo``) and refused by the others. ``names``
+    limits the images (default: all). OUT appears complete or not at all.
     """
-    from lipobench import formats
     from lipobench.fsutil import atomic_dir
-    from lipobench.imageio import write_labels_tiff, write_tiff
-    from lipobench.roi import write_roi_zip
 
-    target = ConvertTarget(target)
     out = Path(out)
+    # The options first: they are wrong whatever the name turns out to be.
+    box_size = _box_options(str(getattr(target, "value", target)), box_size, tight)
+    name, export, adapter = _resolve(target, registry)
     if not dataset.labelled:
         raise UserError(f"{dataset.root}: dataset has no masks, so there is no ground truth to "
                         "convert; set 'masks' in [dataset] of its dataset.toml")
-    if target is ConvertTarget.CRYOLO:
-        if (box_size is None) == (not tight):
-            raise UserError("convert --to cryolo: give exactly one of --box-size PX (square "
-                            "boxes centred on each particle) or --tight (each particle's "
-                            "tight box)")
-    elif box_size is not None or tight:
-        raise UserError(f"convert --to {target.value}: --box-size and --tight apply to "
-                        "--to cryolo only; drop them")
-    if box_size is not None and not box_size > 0:
-        raise UserError(f"--box-size {box_size}: must be a positive number of pixels")
     _check_out(out, dataset.root, overwrite)
-    names = dataset.names if names is None else names
+    micrographs = _LazyMicrographs(dataset, dataset.names if names is None else names)
 
     with atomic_dir(out) as tmp:
-        topaz_targets = {}
-        for name in names:
-            mic = dataset.micrograph(name)
-            image_path = dataset.image_path(name)
-            truth = mic.truth
-            if target is ConvertTarget.CRYOLO:
-                (tmp / "images").mkdir(exist_ok=True)
-                shutil.copyfile(image_path, tmp / "images" / image_path.name)
-                boxes = truth.to_boxes() if tight else _square_boxes(truth, box_size)
-                formats.write_box(tmp / "annotations" / f"{name}.box", boxes,
-                                  flip_rows=formats.cryolo_flips_rows(image_path))
-            elif target is ConvertTarget.TOPAZ:
-                (tmp / "images").mkdir(exist_ok=True)
-                shutil.copyfile(image_path, tmp / "images" / image_path.name)
-                topaz_targets[name] = truth
-            elif target is ConvertTarget.STAR:
-                formats.write_star(tmp / f"{name}.star", truth,
-                                   flip_rows=formats.cryolo_flips_rows(image_path))
-            elif target is ConvertTarget.CELLPOSE:
-                write_tiff(tmp / f"{name}.tif", mic.image)
-                write_labels_tiff(tmp / f"{name}_masks.tif", truth.labels)
-            else:
-                write_roi_zip(tmp / f"{name}.zip", truth)
-        if target is ConvertTarget.TOPAZ:
-            formats.write_topaz(tmp / "particles.txt", topaz_targets)
+        if export is not None:
+            export.write(micrographs, tmp, box_size=box_size)
+        else:
+            work = tmp / _NATIVE_WORK
+            work.mkdir()
+            _adopt(adapter.to_native(micrographs, work), work, tmp, name)
     return out
 
 
 @app.command("convert")
 def convert(
-    dataset: Path = typer.Argument(..., help="Dataset folder (or its dataset.toml)."),
-    out: Path = typer.Argument(..., help="Output folder to create."),
-    to: ConvertTarget = typer.Option(..., "--to", help="Format to write.",
-                                     case_sensitive=False),
-    box_size: float = typer.Option(None, "--box-size", metavar="PX",
-                                   help="crYOLO: square boxes of this size (pixels)."),
-    tight: bool = typer.Option(False, "--tight", help="crYOLO: each particle's tight box."),
-    split: str = typer.Option(None, "--split", help="Convert only this split's images."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT."),
+    dataset: Annotated[Path, typer.Argument(help="Dataset folder (or its dataset.toml).")],
+    out: Annotated[Path, typer.Argument(help="Output folder to create.")],
+    to: Annotated[str, typer.Option(
+        "--to", metavar="NAME", help="An installed adapter (its training format; "
+        "`lipobench adapters` lists them) or cryolo (.box files), star or roi.")],
+    box_size: Annotated[float | None, typer.Option(
+        "--box-size", metavar="PX", help="cryolo: square boxes of this size (pixels).")
+    ] = None,
+    tight: Annotated[bool, typer.Option(
+        "--tight", help="cryolo: each particle's tight box.")] = False,
+    split: Annotated[str | None, typer.Option(
+        "--split", help="Convert only this split's images.")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace an existing OUT.")] = False,
 ) -> None:
-    """Write a dataset's ground truth as a tool's training data (crYOLO, Topaz, STAR,
-    Cellpose, Fiji ROI sets)."""
+    """Write a dataset's ground truth as a tool's training data (any installed adapter's
+    format, crYOLO .box files, STAR files or Fiji ROI sets)."""
     from lipobench.data import load_dataset
+    from lipobench.plugins import load_registry
+    from lipobench.regionfiles import EXPORT_FORMATS
 
+    # --to and its options first, as a parser would check them; the registry (which imports
+    # every plugin) only for a name that is not one of lipobench's own formats.
+    _box_options(to, box_size, tight)
+    registry = None if to.lower() in EXPORT_FORMATS else load_registry()
+    name = _resolve(to, registry)[0]
     data = load_dataset(dataset)
     names = None
     if split is not None:
@@ -150,6 +225,6 @@ def convert(
             raise UserError(f"--split {split}: dataset {data.name} has splits "
                             f"{', '.join(data.split)}; choose one of them")
         names = data.split[split]
-    convert_dataset(data, to, out, box_size=box_size, tight=tight, names=names,
-                    overwrite=overwrite)
-    typer.echo(f"wrote {to.value} training data for {len(names or data.names)} images to {out}")
+    convert_dataset(data, name, out, box_size=box_size, tight=tight, names=names,
+                    overwrite=overwrite, registry=registry)
+    typer.echo(f"wrote {name} training data for {len(names or data.names)} images to {out}")

@@ -18,6 +18,9 @@ turns it into tight boxes (crYOLO's ground truth in the paper) or minimal enclos
 edge (row = height - y): crYOLO's files for TIFF, PNG or JPEG input, or picks made on an MRC
 array that is upside down relative to the annotated image. ``--flip-rows`` (the older
 spelling) flips the .box, .cbox and .star files among both.
+
+The files are read by :mod:`lipobench.regionfiles` (:func:`~lipobench.regionfiles.read_pair`);
+this module parses the options and prints the tables.
 """
 
 from __future__ import annotations
@@ -26,25 +29,18 @@ import enum
 import json
 import math
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from lipobench.cli._app import app
 from lipobench.errors import UserError
 
-__all__ = ["Matching", "OutputFormat", "Report", "TruthShape", "parse_iou_thresholds",
-           "read_pair", "read_regions", "score_files"]
+# The readers live in lipobench.regionfiles; read_regions and score_files stay importable
+# from here for code written against the older location.
+from lipobench.regionfiles import read_pair, read_regions, score_files  # noqa: F401
 
-_LABEL_SUFFIXES = (".tif", ".tiff", ".png")
-_ROI_SUFFIXES = (".zip", ".roi")
-_TOPAZ_SUFFIXES = (".txt", ".tsv")
-_CSV_SUFFIXES = (".csv",)
-#: Files whose rows ``--flip-rows`` (both files, the older option) flips.
-_CRYOLO_SUFFIXES = (".box", ".cbox", ".star")
-#: Coordinate files, whose rows ``--flip-truth-rows``/``--flip-pred-rows`` may flip; label
-#: images, ROI sets and .npz files count rows from the top by definition.
-_FLIPPABLE = _CRYOLO_SUFFIXES + _CSV_SUFFIXES + _TOPAZ_SUFFIXES
-_KNOWN = _LABEL_SUFFIXES + _ROI_SUFFIXES + _FLIPPABLE + (".npz",)
+__all__ = ["Matching", "OutputFormat", "Report", "TruthShape", "parse_iou_thresholds"]
 
 
 class OutputFormat(str, enum.Enum):
@@ -116,184 +112,7 @@ def parse_iou_thresholds(text: str) -> list[float]:
     return [round(start + k * step, 10) for k in range(count)]
 
 
-def _stem(path: Path) -> str:
-    return path.name[: -len(path.suffix)] if path.suffix else path.name
-
-
-def read_regions(path, *, image_shape=None, box_size: float | None = None,
-                 radius: float | None = None, image_name: str | None = None,
-                 flip_rows: bool = False):
-    """Read any region file lipobench understands as a RegionSet; the suffix picks the kind.
-
-    ``image_shape`` is needed for every file but label images and ``.npz`` files;
-    ``box_size`` for ``.star``; ``radius`` for Topaz files (and centre tables without a
-    radius or Diameter column); ``image_name`` picks one image of a Topaz file or CSV table
-    that holds several (default: the only one, or for Topaz the file's own name).
-    ``flip_rows`` (coordinate files only) reads rows counted from the bottom edge.
-    """
-    import numpy as np
-
-    from lipobench import formats
-    from lipobench.regions import RegionSet
-
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in _KNOWN:
-        raise UserError(
-            f"{path}: unknown region file type {suffix or '(no extension)'!r}; give a label "
-            "image (.tif/.png), a ROI set (.zip/.roi), .box, .cbox, .star, a Topaz .txt, a "
-            ".csv table or .npz"
-        )
-    if not path.is_file():
-        raise UserError(f"{path}: no such file; check the path")
-    if suffix in _LABEL_SUFFIXES:
-        from lipobench.imageio import read_labels
-
-        return RegionSet.from_labels(read_labels(path), copy=False)
-    if suffix == ".npz":
-        from lipobench.cache import load_regions
-
-        try:
-            return load_regions(path)
-        except (OSError, KeyError, ValueError) as exc:
-            if isinstance(exc, UserError):
-                raise
-            raise UserError(f"{path}: not a lipobench region file ({exc}); write it with "
-                            "lipobench.cache.save_regions") from None
-    if image_shape is None:
-        raise UserError(f"{path}: the image size is unknown; pass --image-shape ROWSxCOLS "
-                        "(or score against a label image, which has one)")
-    if suffix in _ROI_SUFFIXES:
-        from lipobench.roi import read_roi_set
-
-        return RegionSet.from_labels(read_roi_set(path, image_shape), copy=False)
-    if suffix in _CSV_SUFFIXES:
-        return formats.read_region_csv(path, image_shape=image_shape, radius=radius,
-                                       image_name=image_name, flip_rows=flip_rows)
-    if suffix == ".box":
-        return formats.read_box(path, image_shape=image_shape, flip_rows=flip_rows)
-    if suffix == ".cbox":
-        return formats.read_cbox(path, image_shape=image_shape, flip_rows=flip_rows)
-    if suffix == ".star":
-        if box_size is None:
-            raise UserError(f"{path}: a STAR file holds centres only; pass --box-size PX to "
-                            "score boxes of that size around them")
-        return formats.read_star(path, image_shape=image_shape, box_size=box_size,
-                                 flip_rows=flip_rows)
-    if radius is None:
-        raise UserError(f"{path}: Topaz picks are centres only; pass --radius PX (the "
-                        "extraction radius) to score circles of that radius")
-    picks = formats.read_topaz(path, radius=radius)
-    if image_name is None:
-        if not picks:
-            return RegionSet.empty("circle", image_shape).with_scores([])
-        if len(picks) == 1:
-            image_name = next(iter(picks))
-        elif _stem(path) in picks:
-            image_name = _stem(path)
-        else:
-            raise UserError(f"{path}: holds picks for {len(picks)} images; choose one with "
-                            f"--image NAME (e.g. {sorted(picks)[0]!r})")
-    if image_name not in picks:
-        # Topaz writes no line for an image without picks: that is an empty prediction.
-        return RegionSet.empty("circle", image_shape).with_scores([])
-    found = picks[image_name]
-    circles = np.array(found.circles, dtype=np.float64)
-    if flip_rows:
-        circles[:, 0] = image_shape[0] - circles[:, 0]
-    return RegionSet.from_circles(circles, image_shape=image_shape, scores=found.scores)
-
-
 _PLURAL = {"mask": "masks", "box": "boxes", "circle": "circles"}
-
-
-def score_files(truth_path, pred_path, *, iou_thresholds, inclusive: bool = False, **options):
-    """Read both files (see :func:`read_pair`) and :func:`~lipobench.metrics.match` them.
-
-    Returns the :class:`~lipobench.metrics.MatchResult`.
-    """
-    from lipobench.metrics import match
-
-    truth, pred = read_pair(truth_path, pred_path, **options)
-    return match(truth, pred, iou_thresholds, inclusive=inclusive)
-
-
-def read_pair(truth_path, pred_path, *, truth_shape: TruthShape | None = None,
-              image_shape=None, box_size: float | None = None, radius: float | None = None,
-              image_name: str | None = None, flip_rows: bool = False,
-              flip_truth_rows: bool = False, flip_pred_rows: bool = False,
-              same_kind: bool = True):
-    """Read a truth and a prediction file as RegionSets on one image shape.
-
-    ``truth_shape`` converts the truth (tight boxes or minimal enclosing circles); a mask
-    prediction against a box or circle truth is converted to the truth's kind the same way.
-    A mask truth against boxes or circles without ``truth_shape`` is an error that names the
-    option. ``flip_truth_rows``/``flip_pred_rows`` flip one coordinate file's rows
-    (row = height - y); ``flip_rows`` is the older option that flips the .box, .cbox and
-    .star files among both. ``same_kind=False`` (centre matching) accepts different kinds.
-    """
-    from lipobench.regions import RegionKind
-
-    truth_path, pred_path = Path(truth_path), Path(pred_path)
-    if flip_rows and (flip_truth_rows or flip_pred_rows):
-        raise UserError("--flip-rows flips both files; give it alone, or give "
-                        "--flip-truth-rows and/or --flip-pred-rows instead")
-    flips = []
-    for path, flag, option in ((truth_path, flip_truth_rows, "--flip-truth-rows"),
-                               (pred_path, flip_pred_rows, "--flip-pred-rows")):
-        suffix = path.suffix.lower()
-        if flag and suffix in _KNOWN and suffix not in _FLIPPABLE:
-            raise UserError(f"{option}: {path} is a label image, ROI set or .npz file, whose "
-                            "rows count from the top already; drop the option (it applies "
-                            "to .box, .cbox, .star, .csv and Topaz files)")
-        flips.append(bool(flag or (flip_rows and suffix in _CRYOLO_SUFFIXES)))
-    flip_truth, flip_pred = flips
-    options = dict(box_size=box_size, radius=radius, image_name=image_name)
-    # A label image carries its own size; read it first so the other file can use it.
-    first_is_pred = (pred_path.suffix.lower() in _LABEL_SUFFIXES + (".npz",)
-                     and truth_path.suffix.lower() not in _LABEL_SUFFIXES + (".npz",))
-    if first_is_pred:
-        pred = read_regions(pred_path, image_shape=image_shape, flip_rows=flip_pred,
-                            **options)
-        truth = read_regions(truth_path, image_shape=image_shape or pred.image_shape,
-                             flip_rows=flip_truth, **options)
-    else:
-        truth = read_regions(truth_path, image_shape=image_shape,
-                             flip_rows=flip_truth, **options)
-        pred = read_regions(pred_path, image_shape=image_shape or truth.image_shape,
-                            flip_rows=flip_pred, **options)
-    if truth_shape is not None:
-        truth_shape = TruthShape(truth_shape)
-        if truth_shape is TruthShape.BOX:
-            truth = truth.to_boxes()
-        elif truth_shape is TruthShape.CIRCLE:
-            truth = truth.to_circles()
-        elif truth.kind is not RegionKind.MASK:
-            raise UserError(f"--truth-shape mask: {truth_path} holds "
-                            f"{_PLURAL[truth.kind.value]}, which cannot become masks; use "
-                            "--truth-shape box or circle")
-    if truth.kind is not pred.kind and pred.kind is RegionKind.MASK and same_kind:
-        # A mask prediction against boxes or circles: the truth's shape, as for the truth.
-        pred = pred.to_boxes() if truth.kind is RegionKind.BOX else pred.to_circles()
-    if truth.kind is not pred.kind and same_kind:
-        if truth.kind is RegionKind.MASK:
-            raise UserError(
-                f"{truth_path} holds masks but {pred_path} holds {_PLURAL[pred.kind.value]}: "
-                f"convert the truth with --truth-shape {pred.kind.value}"
-            )
-        raise UserError(
-            f"{truth_path} holds {_PLURAL[truth.kind.value]} but {pred_path} holds "
-            f"{_PLURAL[pred.kind.value]}: score files of the same kind (--truth-shape "
-            f"{pred.kind.value} converts the truth), or match centres with --match centre "
-            "--max-distance PX"
-        )
-    if tuple(truth.image_shape) != tuple(pred.image_shape):
-        raise UserError(
-            f"{truth_path} is {truth.image_shape[0]}x{truth.image_shape[1]} px but {pred_path} "
-            f"is {pred.image_shape[0]}x{pred.image_shape[1]} px: score a prediction made on "
-            "the same micrograph at the same scale"
-        )
-    return truth, pred
 
 
 def _check_matching(by_centre: bool, *, max_distance, iou, report, inclusive) -> None:
@@ -335,53 +154,59 @@ def _parse_shape(text: str | None):
 
 @app.command("score")
 def score(
-    truth: Path = typer.Option(..., "--truth", help="Ground truth: label image, ROI set, "
-                               ".box/.cbox/.star, Topaz .txt, .csv table or .npz."),
-    pred: Path = typer.Option(..., "--pred", help="Prediction, in any of the same formats."),
-    matching: Matching = typer.Option(Matching.IOU, "--match", case_sensitive=False,
-                                      help="iou (pairs by IoU above --iou) or centre (pairs "
-                                      "whose centres lie within --max-distance pixels; any "
-                                      "two region kinds)."),
-    max_distance: float = typer.Option(None, "--max-distance", metavar="PX",
-                                       help="--match centre: largest centre distance of a "
-                                       "match, in pixels (inclusive)."),
-    iou: str = typer.Option(None, "--iou", help="IoU thresholds: 0.5, 0.5,0.75 or "
-                            "START:STOP:STEP (STOP included). Default 0.5,0.75,0.9 for "
-                            "counts, 0.5 for by-size and curve (which take one)."),
-    report: Report = typer.Option(Report.COUNTS, "--report", case_sensitive=False,
-                                  help="counts, by-size (recall and precision by diameter) "
-                                  "or curve (precision-recall over scores)."),
-    output: OutputFormat = typer.Option(OutputFormat.TABLE, "--format",
-                                        case_sensitive=False, help="table, csv or json."),
-    truth_shape: TruthShape = typer.Option(None, "--truth-shape", case_sensitive=False,
-                                           help="Score the truth as its tight boxes (box) or "
-                                           "minimal enclosing circles (circle)."),
-    inclusive: bool = typer.Option(False, "--inclusive", help="Count IoU equal to the "
-                                   "threshold as a match (cellpose's >= rule); default >."),
-    bins: int = typer.Option(5, "--bins", min=1, help="by-size: number of diameter bins."),
-    pixel_size: float = typer.Option(None, "--pixel-size", metavar="NM",
-                                     help="by-size: pixel size, to bin diameters in nm."),
-    image_shape: str = typer.Option(None, "--image-shape", metavar="ROWSxCOLS",
-                                    help="Image size, when neither file is a label image."),
-    box_size: float = typer.Option(None, "--box-size", metavar="PX",
-                                   help=".star files: box size around each centre."),
-    radius: float = typer.Option(None, "--radius", metavar="PX",
-                                 help="Topaz files (and CSV centres without a radius or "
-                                 "Diameter column): circle radius around each pick."),
-    image: str = typer.Option(None, "--image", metavar="NAME",
-                              help="Topaz files and CSV tables with an image column: which "
-                              "image's regions to score."),
-    flip_truth_rows: bool = typer.Option(False, "--flip-truth-rows", help="The truth's y "
-                                         "counts from the bottom edge: row = height - y "
-                                         "(coordinate files only)."),
-    flip_pred_rows: bool = typer.Option(False, "--flip-pred-rows", help="The prediction's y "
-                                        "counts from the bottom edge: row = height - y "
-                                        "(coordinate files only), e.g. picks made on an MRC "
-                                        "scored against annotations of its flipped JPEG."),
-    flip_rows: bool = typer.Option(False, "--flip-rows", help="Both files' .box/.cbox/.star "
-                                   "y counts from the bottom edge (crYOLO's output for TIFF, "
-                                   "PNG or JPEG input; not for MRC, which crYOLO flips on "
-                                   "reading)."),
+    truth: Annotated[Path, typer.Option("--truth", help="Ground truth: label image, ROI set, "
+                                        ".box/.cbox/.star, Topaz .txt, .csv table or .npz.")],
+    pred: Annotated[Path, typer.Option("--pred",
+                                       help="Prediction, in any of the same formats.")],
+    matching: Annotated[Matching, typer.Option(
+        "--match", case_sensitive=False, help="iou (pairs by IoU above --iou) or centre (pairs "
+        "whose centres lie within --max-distance pixels; any two region kinds).")
+    ] = Matching.IOU,
+    max_distance: Annotated[float | None, typer.Option(
+        "--max-distance", metavar="PX", help="--match centre: largest centre distance of a "
+        "match, in pixels (inclusive).")] = None,
+    iou: Annotated[str | None, typer.Option(
+        "--iou", help="IoU thresholds: 0.5, 0.5,0.75 or START:STOP:STEP (STOP included). "
+        "Default 0.5,0.75,0.9 for counts, 0.5 for by-size and curve (which take one).")
+    ] = None,
+    report: Annotated[Report, typer.Option(
+        "--report", case_sensitive=False, help="counts, by-size (recall and precision by "
+        "diameter) or curve (precision-recall over scores).")] = Report.COUNTS,
+    output: Annotated[OutputFormat, typer.Option(
+        "--format", case_sensitive=False, help="table, csv or json.")] = OutputFormat.TABLE,
+    truth_shape: Annotated[TruthShape | None, typer.Option(
+        "--truth-shape", case_sensitive=False, help="Score the truth as its tight boxes (box) "
+        "or minimal enclosing circles (circle).")] = None,
+    inclusive: Annotated[bool, typer.Option(
+        "--inclusive", help="Count IoU equal to the threshold as a match (cellpose's >= "
+        "rule); default >.")] = False,
+    bins: Annotated[int, typer.Option(
+        "--bins", min=1, help="by-size: number of diameter bins.")] = 5,
+    pixel_size: Annotated[float | None, typer.Option(
+        "--pixel-size", metavar="NM", help="by-size: pixel size, to bin diameters in nm.")
+    ] = None,
+    image_shape: Annotated[str | None, typer.Option(
+        "--image-shape", metavar="ROWSxCOLS",
+        help="Image size, when neither file is a label image.")] = None,
+    box_size: Annotated[float | None, typer.Option(
+        "--box-size", metavar="PX", help=".star files: box size around each centre.")] = None,
+    radius: Annotated[float | None, typer.Option(
+        "--radius", metavar="PX", help="Topaz files (and CSV centres without a radius or "
+        "Diameter column): circle radius around each pick.")] = None,
+    image: Annotated[str | None, typer.Option(
+        "--image", metavar="NAME", help="Topaz files and CSV tables with an image column: "
+        "which image's regions to score.")] = None,
+    flip_truth_rows: Annotated[bool, typer.Option(
+        "--flip-truth-rows", help="The truth's y counts from the bottom edge: row = height - "
+        "y (coordinate files only).")] = False,
+    flip_pred_rows: Annotated[bool, typer.Option(
+        "--flip-pred-rows", help="The prediction's y counts from the bottom edge: row = "
+        "height - y (coordinate files only), e.g. picks made on an MRC scored against "
+        "annotations of its flipped JPEG.")] = False,
+    flip_rows: Annotated[bool, typer.Option(
+        "--flip-rows", help="Both files' .box/.cbox/.star y counts from the bottom edge "
+        "(crYOLO's output for TIFF, PNG or JPEG input; not for MRC, which crYOLO flips on "
+        "reading).")] = False,
 ) -> None:
     """Score one prediction file against one truth file: tp, fp, fn, precision, recall, F1
     (or, with --report, by particle size or over prediction scores)."""
