@@ -98,3 +98,15 @@ def test_no_import_cycle_in_lipobench():
     assert "lipobench.executors" in graph["lipobench.runner"]  # the walk sees imports,
     assert "lipobench.shipped" in graph["lipobench.adapters.cellpose"]  # deferred ones too
     assert _cycles(graph) == []
+
+
+def test_every_package_is_listed_for_installation():
+    # pyproject lists packages by name: one left out is missing from a wheel, not from a
+    # checkout, so nothing else would notice.
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    with open(root / "pyproject.toml", "rb") as handle:
+        listed = set(tomllib.load(handle)["tool"]["setuptools"]["packages"])
+    packages = {name for name, path in _modules().items() if path.name == "__init__.py"}
+    assert packages <= listed, sorted(packages - listed)
