@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from lipobench.adapters.lipopose import (
+from lipobench.lipopose import (
     DEFAULT_THRESHOLDS,
     detection_counts,
     merge_instances,
@@ -139,7 +139,7 @@ def cellpose_like_masks(size, centres, radii, partner, diameters, rng):
 def compare_merges(size: int = 384, n_images: int = 4, seed: int = 0, *, touching: float = 0.5,
                    spacing: float = 0.9, until_values=(20, 10, 5, 0)) -> None:
     """Precision and recall (IoU > 0.5) of both merges on micrographs with touching particles."""
-    from lipobench.adapters.lipopose import merge_masks
+    from lipobench.lipopose import merge_masks
     from lipobench.metrics.matching import match
     from lipobench.regions import RegionSet
 
@@ -185,7 +185,8 @@ def rerun_check(size: int = 128, diameters: str = "10:30:5") -> None:
 
     from cellpose import models
 
-    from lipobench.adapters.lipopose import LipoPoseAdapter, parse_diameter_range
+    from lipobench.adapters.lipopose import LipoPoseAdapter
+    from lipobench.lipopose import parse_diameter_range
     from lipobench.micrograph import Micrograph
 
     span = parse_diameter_range(diameters)

@@ -84,7 +84,7 @@ def baseline(micrograph, diameters) -> float:
 
 
 def timing(size: int, count: int, repeats: int) -> None:
-    from lipobench.adapters.lipopose import DiameterRange
+    from lipobench.lipopose import DiameterRange
 
     micrograph, sim = simulated(size, 0.888)
     start, stop, step = diameters_for(sim, count)

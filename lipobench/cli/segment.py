@@ -3,15 +3,16 @@
 Per micrograph ``<stem>``: ``labels/<stem>.tif`` (int32 instance labels), ``rois/<stem>.zip``
 (a Fiji ROI set: correct it in Fiji, then use the folder as a dataset's ``masks`` folder with
 ``mask_format = "roi"``) and ``overlays/<stem>.png``; for all of them ``particles.csv``.
-The per-diameter Cellpose masks are cached under ``OUT/.lipopose-cache/<model fingerprint>/``, so a second run with another
-``--until`` (or merge) reruns only the merge.
+The per-diameter Cellpose masks are cached under ``OUT/.lipopose-cache/<model fingerprint>/``,
+so a second run with another ``--until`` (or merge) reruns only the merge. The LipoPose steps
+are those PREDICT runs (:meth:`~lipobench.adapters.lipopose.LipoPoseAdapter.iter_labels`).
 """
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
 import typer
 
@@ -32,10 +33,9 @@ def _model_fingerprint(model: Path) -> str:
 
 
 def _read_micrographs(paths: list[Path], pixel_size_nm: float | None):
+    from lipobench.fsutil import check_name
     from lipobench.imageio import read_image
     from lipobench.micrograph import Micrograph
-
-    from lipobench.fsutil import check_name
 
     micrographs, seen = [], {}
     for path in paths:
@@ -53,7 +53,7 @@ def _write_overlay(path: Path, image, regions) -> None:
     from matplotlib.figure import Figure
 
     from lipobench.fsutil import atomic_path
-    from lipobench.overlays import draw_micrograph, draw_regions
+    from lipobench.report.overlays import draw_micrograph, draw_regions
 
     rows, cols = image.shape
     fig = Figure(figsize=(6, 6 * rows / cols), layout="constrained")
@@ -91,44 +91,45 @@ def _particle_rows(micrograph, regions) -> list[dict]:
 
 @app.command("segment")
 def segment_command(
-    micrographs: list[Path] = typer.Argument(..., help="Micrographs (MRC, TIFF, PNG, JPEG)."),
-    model: Path = typer.Option(..., "--model", help="A trained Cellpose model file, or "
-                                                    "'default' (the model lipobench ships)."),
-    out: Path = typer.Option(..., "--out", help="Output folder."),
-    diameters: Optional[str] = typer.Option(
-        None, "--diameters",
+    micrographs: Annotated[list[Path], typer.Argument(
+        help="Micrographs (MRC, TIFF, PNG, JPEG).")],
+    model: Annotated[Path, typer.Option(
+        "--model", help="A trained Cellpose model file, or 'default' (the model lipobench "
+                        "ships).")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    diameters: Annotated[str | None, typer.Option(
+        "--diameters",
         help="START:STOP:STEP in pixels, stop included (default: 0.5 to 2 times the model's "
-             "mean training diameter, every 5 px)."),
-    until: float = typer.Option(
-        0.0, "--until", help="Merge down to this confidence threshold (percent): low favours "
-                             "recall, high precision."),
-    merge: str = typer.Option("instances", "--merge",
-                              help="instances (keeps touching particles apart) or connected "
-                                   "(the study's merge)."),
-    confidence: str = typer.Option("average", "--confidence",
-                                   help="average (the study) or sliding_window."),
-    window: Optional[int] = typer.Option(None, "--window",
-                                         help="Diameters per window, with sliding_window."),
-    pixel_size_nm: Optional[float] = typer.Option(
-        None, "--pixel-size-nm", help="Pixel size for diameters in nm (MRC headers give it)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+             "mean training diameter, every 5 px).")] = None,
+    until: Annotated[float, typer.Option(
+        "--until", help="Merge down to this confidence threshold (percent): low favours "
+                        "recall, high precision.")] = 0.0,
+    merge: Annotated[str, typer.Option(
+        "--merge", help="instances (keeps touching particles apart) or connected (the "
+                        "study's merge).")] = "instances",
+    confidence: Annotated[str, typer.Option(
+        "--confidence", help="average (the study) or sliding_window.")] = "average",
+    window: Annotated[int | None, typer.Option(
+        "--window", help="Diameters per window, with sliding_window.")] = None,
+    pixel_size_nm: Annotated[float | None, typer.Option(
+        "--pixel-size-nm", help="Pixel size for diameters in nm (MRC headers give it).")
+    ] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
 ) -> None:
     """Segment micrographs with LipoPose: labels/<name>.tif, rois/<name>.zip (Fiji) and
     overlays/<name>.png per micrograph, and particles.csv."""
     import pandas as pd
 
-    from lipobench.adapters.lipopose import (
+    from lipobench.adapters.lipopose import LipoPoseAdapter, LipoPosePredictParams
+    from lipobench.fsutil import atomic_path
+    from lipobench.imageio import write_labels_tiff
+    from lipobench.lipopose import (
         ConfidenceMethod,
-        LipoPoseAdapter,
-        LipoPosePredictParams,
         MergeMethod,
         as_choice,
-        merge_masks,
         parse_diameter_range,
         thresholds_until,
     )
-    from lipobench.fsutil import atomic_path
-    from lipobench.imageio import write_labels_tiff
     from lipobench.regions import RegionSet
     from lipobench.roi import write_roi_zip
 
@@ -174,13 +175,11 @@ def segment_command(
 
     adapter = LipoPoseAdapter(device=chosen_device.value)
     workdir = out / ".lipopose-cache" / _model_fingerprint(model)
-    # One micrograph's masks at a time: at 4096² each diameter's labels take 16-64 MB.
-    used, per_image = adapter.iter_masks(model, images, params, workdir)
+    # The pipeline PREDICT runs, down to --until. One micrograph's masks at a time: at 4096²
+    # each diameter's labels take 16-64 MB, and they are dropped once merged.
+    used, merged = adapter.iter_labels(model, images, params, workdir, thresholds=thresholds)
     rows = []
-    for micrograph, masks in zip(images, per_image):
-        labels, scores = merge_masks(masks, thresholds, merge=merge_method,
-                                     method=confidence_method, window=window)
-        del masks
+    for micrograph, (labels, scores) in zip(images, merged, strict=False):
         regions = RegionSet.from_labels(labels, scores=scores, copy=False)
         write_labels_tiff(out / "labels" / f"{micrograph.name}.tif", labels)
         write_roi_zip(out / "rois" / f"{micrograph.name}.zip", regions)

@@ -1,6 +1,6 @@
 """The study's Algorithm 1 written literally: the reference for the tests and the benchmark.
 
-Kept apart from the fast implementation in lipobench.adapters.lipopose on purpose, so the two
+Kept apart from the fast implementation in lipobench.lipopose on purpose, so the two
 can disagree.
 """
 

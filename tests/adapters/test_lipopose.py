@@ -1,6 +1,10 @@
-"""LipoPose's confidence map and merges, checked against a literal Algorithm 1 of the study."""
+"""LipoPose: the algorithms of lipobench.lipopose (confidence map and merges, checked against a
+literal Algorithm 1 of the study; the cached pipeline) and the adapter that binds them to
+Cellpose."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from lipobench.adapters.lipopose import (
+from lipobench.errors import UserError
+from lipobench.lipopose import (
     DEFAULT_THRESHOLDS,
     ConfidenceMethod,
     DetectionCounts,
@@ -19,13 +24,10 @@ from lipobench.adapters.lipopose import (
     merge_until,
     parse_diameter_range,
 )
-from lipobench.errors import UserError
 
 from _lipopose_reference import algorithm1_reference
 
 EIGHT = np.ones((3, 3), dtype=bool)
-
-
 
 
 def canonical(labels: np.ndarray, scores) -> tuple[np.ndarray, list[float]]:
@@ -173,7 +175,7 @@ def test_fast_merge_matches_algorithm1_hypothesis(levels, n, shape, thresholds, 
 def test_banded_candidates_do_not_depend_on_the_band_height(seed):
     # The fast merge works in row bands with a two-row halo; every band height must give
     # the one-band answer, including bands of one row and ragged last bands.
-    from lipobench.adapters.lipopose import _maxima_candidates
+    from lipobench.lipopose.merge import _maxima_candidates
 
     rng = np.random.default_rng(seed)
     levels = ndimage.uniform_filter(rng.integers(0, 6, size=(37, 23)) * 50, 3) // 50
@@ -338,9 +340,96 @@ def test_confidence_method_accepts_strings():
     assert ConfidenceMethod("sliding_window") is ConfidenceMethod.SLIDING_WINDOW
 
 
-# ----------------------------------------------------------------------------- adapter
-from pathlib import Path  # noqa: E402
+# ----------------------------------------------------------------------------- pipeline
+def _counting_segment(calls):
+    """A plain segment function (no Cellpose): a disk whose radius follows the diameter."""
 
+    def segment(image, diameter):
+        calls.append(diameter)
+        rows, cols = np.indices(image.shape)
+        return ((rows - 20) ** 2 + (cols - 20) ** 2 <= (diameter / 2) ** 2).astype(np.int32)
+
+    return segment
+
+
+def test_pipeline_caches_each_diameter_and_merges_one_micrograph_at_a_time(tmp_path):
+    from lipobench.lipopose import MaskCache, iter_masks, iter_merged
+    from lipobench.micrograph import Micrograph
+
+    micrographs = [Micrograph(f"m{k}", np.zeros((48, 48), np.float32)) for k in range(2)]
+    cache = MaskCache(tmp_path, 0.4, 0.0)
+    calls = []
+    per_micrograph = iter_masks(_counting_segment(calls), micrographs, [10.0, 20.0], cache)
+    assert calls == []  # nothing runs before the iterator advances
+    first = next(per_micrograph)
+    assert calls == [10.0, 20.0] and {m.dtype for m in first} == {np.dtype(np.uint8)}
+    assert cache.path("m0", 10.0) == tmp_path / "masks" / "m0" / "d10_flow0.4_prob0.npz"
+    assert [len(m) for m in per_micrograph] == [2] and len(calls) == 4
+    merged = list(iter_merged(iter_masks(_counting_segment(calls), micrographs, [10.0, 20.0],
+                                         cache), [50, 0], merge="connected"))
+    assert len(calls) == 4  # every mask came from the cache
+    assert_same(merged[0], merge_masks(first, [50, 0], merge="connected"))
+    assert [s.tolist() for _, s in merged] == [[50.0], [50.0]]
+
+
+def test_pipeline_reruns_a_damaged_cached_mask(tmp_path):
+    from lipobench.lipopose import MaskCache, iter_masks
+    from lipobench.micrograph import Micrograph
+
+    micrographs = [Micrograph("m0", np.zeros((48, 48), np.float32))]
+    cache = MaskCache(tmp_path, 0.4, 0.0)
+    calls = []
+    (masks,) = iter_masks(_counting_segment(calls), micrographs, [10.0, 20.0], cache)
+    cache.path("m0", 20.0).write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="damaged cached masks; recomputing"):
+        (again,) = iter_masks(_counting_segment(calls), micrographs, [10.0, 20.0], cache)
+    assert calls == [10.0, 20.0, 20.0]
+    for got, want in zip(again, masks, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_micrographs_masks_are_freed_once_it_is_merged(tmp_path, monkeypatch):
+    """One micrograph's masks in memory at a time: none is left when its merge is handed out."""
+    import weakref
+
+    import lipobench.lipopose.pipeline as pipeline
+    from lipobench.micrograph import Micrograph
+
+    read = []
+    load = pipeline.load_labels
+
+    def load_and_watch(path):
+        labels = load(path)
+        read.append(weakref.ref(labels))
+        return labels
+
+    monkeypatch.setattr(pipeline, "load_labels", load_and_watch)
+    micrographs = [Micrograph(f"m{k}", np.zeros((48, 48), np.float32)) for k in range(3)]
+    per_micrograph = pipeline.iter_masks(_counting_segment([]), micrographs, [10.0, 20.0, 30.0],
+                                         pipeline.MaskCache(tmp_path, 0.4, 0.0))
+    for k, (labels, _) in enumerate(pipeline.iter_merged(per_micrograph, [50, 0])):
+        assert labels.max() == 1 and len(read) == 3 * (k + 1)
+        assert all(ref() is None for ref in read)
+
+
+def test_the_algorithms_import_neither_the_adapters_nor_cellpose(imported_by):
+    import ast
+
+    import lipobench.lipopose
+
+    assert imported_by("lipobench.lipopose", ("cellpose", "torch", "cv2", "scipy",
+                                              "lipobench.adapters", "lipobench.cli")) == []
+    # Deferred imports too: imports point from the adapter and the CLI to the algorithms.
+    for path in Path(lipobench.lipopose.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert not name.startswith(("lipobench.adapters", "lipobench.cli",
+                                            "cellpose", "torch")), (path.name, name)
+
+
+# ----------------------------------------------------------------------------- adapter
 from lipobench.adapters.base import Stage  # noqa: E402
 from lipobench.adapters.lipopose import LipoPoseAdapter  # noqa: E402
 from lipobench.micrograph import Micrograph  # noqa: E402
@@ -411,6 +500,44 @@ def test_masks_come_one_micrograph_at_a_time_in_their_smallest_type(fake_cellpos
     assert adapter.cellpose_runs == 7  # only the first micrograph's diameters ran
     assert {m.dtype for m in first} == {np.dtype(np.uint8)}  # 2 labels: 1 byte per pixel
     assert [len(m) for m in per_micrograph] == [7, 7] and adapter.cellpose_runs == 21
+
+
+def test_predict_is_the_pipeline_merged_down_to_the_default_thresholds(fake_cellpose,
+                                                                      tmp_path):
+    from lipobench.adapters.lipopose import LipoPosePredictParams
+    from lipobench.lipopose import thresholds_until
+
+    adapter = LipoPoseAdapter(device="cpu")
+    params = {"diameter_start": 10, "diameter_stop": 40, "diameter_step": 5}
+    predicted = adapter.predict("model", _micrographs(), params, tmp_path)
+    p = LipoPosePredictParams(**params)
+    diameters, merged = adapter.iter_labels("model", _micrographs(), p, tmp_path)
+    assert len(diameters) == 7 and adapter.cellpose_runs == 0
+    for regions, (labels, scores) in zip(predicted, merged, strict=True):
+        np.testing.assert_array_equal(regions.labels, labels)
+        assert regions.scores.tolist() == scores.tolist()
+    # Merging down to 20 (what `lipobench segment --until 20` asks) is SELECT's until 20.
+    _, until_20 = adapter.iter_labels("model", _micrographs(), p, tmp_path,
+                                      thresholds=thresholds_until(20))
+    for regions, (labels, scores) in zip(predicted, until_20, strict=True):
+        kept = adapter.select(regions, {"until": 20})
+        assert sorted(kept.scores.tolist()) == sorted(scores.tolist())
+        np.testing.assert_array_equal(kept.labels > 0, labels > 0)
+
+
+def test_the_adapter_module_still_exports_the_algorithms():
+    import lipobench.adapters.lipopose as adapter_module
+    import lipobench.lipopose as algorithms
+    import lipobench.lipopose.pipeline as pipeline
+
+    moved = ["DEFAULT_THRESHOLDS", "ConfidenceMethod", "MergeMethod", "DetectionCounts",
+             "DiameterRange", "parse_diameter_range", "detection_counts", "confidence_map",
+             "merge_until", "merge_instances", "merge_masks", "thresholds_until", "as_choice"]
+    for name in moved:
+        assert getattr(adapter_module, name) is getattr(algorithms, name), name
+        assert name in adapter_module.__all__
+    assert adapter_module._load_labels is pipeline.load_labels
+    assert adapter_module._save_labels is pipeline.save_labels
 
 
 def test_select_until_keeps_objects_entered_at_or_above(fake_cellpose, tmp_path):

@@ -1,0 +1,50 @@
+"""LipoPose's two choices, as enums: the confidence map and the merge.
+
+:func:`as_choice` turns a user's string into a member, or a UserError naming the allowed values.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from lipobench.errors import UserError
+
+__all__ = ["ConfidenceMethod", "MergeMethod", "as_choice"]
+
+
+class ConfidenceMethod(str, enum.Enum):
+    """How per-diameter masks become a per-pixel confidence in percent.
+
+    ``average`` (the study's default): ``100 * (M1 + ... + Mn) / n`` over the binarized masks.
+    ``sliding_window`` (the study's alternative): the best agreement among ``window``
+    consecutive diameters, ``100 * max_i (M_i + ... + M_{i+window-1}) / window``; a particle
+    that only a narrow band of diameters finds still reaches a high confidence.
+    """
+
+    AVERAGE = "average"
+    SLIDING_WINDOW = "sliding_window"
+
+
+class MergeMethod(str, enum.Enum):
+    """How the confidence becomes particles.
+
+    ``connected`` (the study): connected components of the thresholded confidence map, which
+    fuses particles that touch. ``instances`` (lipobench): per-diameter instances grouped by
+    overlap, each group scored by the share of diameters that found it (:func:`merge_instances`).
+    """
+
+    CONNECTED = "connected"
+    INSTANCES = "instances"
+
+
+def as_choice(enum_cls, value, key: str):
+    """``enum_cls(value)``, or a UserError naming ``key`` and the allowed values.
+
+    >>> as_choice(MergeMethod, "connected", "merge")
+    <MergeMethod.CONNECTED: 'connected'>
+    """
+    try:
+        return enum_cls(value)
+    except ValueError:
+        known = ", ".join(repr(m.value) for m in enum_cls)
+        raise UserError(f"{key} {value!r} is not one of {known}: pick one of those") from None
