@@ -52,11 +52,16 @@ class Stage(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Parameter:
-    """One tunable parameter: its stage, its default grid and what it means."""
+    """One tunable parameter: its stage, its default grid, what it means, its legend name.
+
+    ``abbreviation`` is how figure legends and configuration labels name the parameter
+    (``d`` for a diameter: ``cellpose d=31``); empty: its full name.
+    """
 
     stage: Stage
     grid: tuple[Any, ...]
     help: str = ""
+    abbreviation: str = ""
 
 
 def validate_parameters(adapter_name: str, model_cls: type[BaseModel],
@@ -88,7 +93,8 @@ def schema_parameters(stages: Mapping[Stage, type[BaseModel]]) -> dict[str, Para
     >>> class Select(BaseModel):
     ...     confidence: float = Field(0.3, description="minimum confidence")
     >>> schema_parameters({Stage.SELECT: Select})["confidence"]
-    Parameter(stage=<Stage.SELECT: 'select'>, grid=(0.3,), help='minimum confidence')
+    Parameter(stage=<Stage.SELECT: 'select'>, grid=(0.3,), help='minimum confidence',
+              abbreviation='')
 
     A field whose default grid has several points says so in ``json_schema_extra={"grid":
     (...)}``; the first point is then the default.
@@ -97,6 +103,13 @@ def schema_parameters(stages: Mapping[Stage, type[BaseModel]]) -> dict[str, Para
     ...     sigma: float = Field(4.0, json_schema_extra={"grid": (4.0, 8.0)})
     >>> schema_parameters({Stage.PREDICT: Predict})["sigma"].grid
     (4.0, 8.0)
+
+    Its short name in legends is ``json_schema_extra={"abbreviation": "..."}``.
+
+    >>> class Train(BaseModel):
+    ...     n_epochs: int = Field(10, json_schema_extra={"abbreviation": "ep"})
+    >>> schema_parameters({Stage.TRAIN: Train})["n_epochs"].abbreviation
+    'ep'
     """
     parameters = {}
     for stage, model in stages.items():
@@ -108,7 +121,8 @@ def schema_parameters(stages: Mapping[Stage, type[BaseModel]]) -> dict[str, Para
                 grid = (field.get_default(call_default_factory=True),)
             # Grids hold what an experiment file would write: an enum's value, not the member.
             points = tuple(v.value if isinstance(v, enum.Enum) else v for v in grid)
-            parameters[key] = Parameter(stage, points, field.description or "")
+            parameters[key] = Parameter(stage, points, field.description or "",
+                                        str(extra.get("abbreviation") or ""))
     return parameters
 
 
@@ -225,7 +239,10 @@ class Adapter(ABC):
     # ---------------------------------------------------------------- work
     @abstractmethod
     def to_native(self, micrographs: Sequence[Micrograph], workdir: Path) -> Path:
-        """Write the ground truth of ``micrographs`` in the tool's training format; return it."""
+        """Write the ground truth of ``micrographs`` in the tool's training format; return it.
+
+        ``lipobench convert DATASET OUT --to NAME`` runs it too: it writes inside ``workdir``.
+        """
 
     @abstractmethod
     def train(self, native: Path, params: Mapping[str, Any], workdir: Path) -> ModelRef:

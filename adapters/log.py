@@ -122,12 +122,15 @@ class LogPredictParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    min_sigma: float = Field(4.0, gt=0, json_schema_extra={"grid": (4.0, 8.0)},
+    min_sigma: float = Field(4.0, gt=0,
+                             json_schema_extra={"grid": (4.0, 8.0), "abbreviation": "σmin"},
                              description="smallest Gaussian scale, pixels (radius ~ 1.41 sigma)")
-    max_sigma: float = Field(24.0, gt=0, json_schema_extra={"grid": (24.0, 48.0)},
+    max_sigma: float = Field(24.0, gt=0,
+                             json_schema_extra={"grid": (24.0, 48.0), "abbreviation": "σmax"},
                              description="largest Gaussian scale, pixels")
-    num_sigma: int = Field(10, ge=1, description="number of scales between min and max")
-    downsample: int = Field(2, ge=1, json_schema_extra={"grid": (2, 1)},
+    num_sigma: int = Field(10, ge=1, json_schema_extra={"abbreviation": "nσ"},
+                           description="number of scales between min and max")
+    downsample: int = Field(2, ge=1, json_schema_extra={"grid": (2, 1), "abbreviation": "bin"},
                             description="integer binning before detection")
     dark_particles: bool = Field(True,
                                  description="particles darker than the ice (cryo-EM contrast)")
@@ -148,7 +151,7 @@ class LogSelectParams(BaseModel):
     # None (no cut) is what select() does when called without a threshold; an experiment
     # that names none sweeps the grid.
     threshold: float | None = Field(
-        None, json_schema_extra={"grid": (3.0, 4.0, 6.0, 8.0)},
+        None, json_schema_extra={"grid": (3.0, 4.0, 6.0, 8.0), "abbreviation": "t"},
         description="minimum score: LoG response in standard deviations of its scale")
 
 

@@ -13,14 +13,18 @@ same way, through :mod:`lipobench.adapters.builtin`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from lipobench.registry import AdapterRegistry
 
-__all__ = ["PROJECT_NAME", "hookspec", "hookimpl", "lipobench_register_adapters"]
+__all__ = ["PROJECT_NAME", "hookspec", "hookimpl", "lipobench_register_adapters",
+           "lipobench_figures"]
 
 PROJECT_NAME = "lipobench"
 
@@ -37,4 +41,22 @@ def lipobench_register_adapters(registry: AdapterRegistry) -> None:
     registry : lipobench.registry.AdapterRegistry
         The registry being filled. Register classes, not instances; importing the module that
         defines them must stay cheap (import the wrapped tool inside the adapter's methods).
+    """
+
+
+@hookspec
+def lipobench_figures(folder: Any) -> Mapping[str, Figure] | None:
+    """Figures of a results folder beyond the built-in ones, by file stem.
+
+    ``lipobench plot`` and ``lipobench run`` save each as ``<stem>.png`` and/or ``.svg`` next
+    to the built-in figures. Return None (or nothing) when the folder holds nothing to draw.
+    LipoPose's Fig. 8 is drawn this way (:mod:`lipobench.adapters.lipopose_report`).
+
+    Parameters
+    ----------
+    folder : lipobench.report.folder.ResultsFolder
+        (Typed ``Any`` here: the report imports the plugins, not the other way round.)
+        The results folder: its table, ``summary``, ``parameters`` (long form), ``labels``
+        (one legend label per configuration), ``colors`` (one colour per method: use them,
+        so a method looks the same in every figure) and ``registry``.
     """

@@ -92,10 +92,15 @@ def get_plugin_manager(*, disable_plugins: bool | None = None) -> pluggy.PluginM
     return pm
 
 
-def load_registry(*, disable_plugins: bool | None = None) -> AdapterRegistry:
-    """An :class:`~lipobench.registry.AdapterRegistry` filled by every loaded plugin."""
+def load_registry(*, disable_plugins: bool | None = None,
+                  plugin_manager: pluggy.PluginManager | None = None) -> AdapterRegistry:
+    """An :class:`~lipobench.registry.AdapterRegistry` filled by every loaded plugin.
+
+    ``plugin_manager`` (one from :func:`get_plugin_manager`, whose other hooks the caller
+    also calls) saves building a second one.
+    """
     registry = AdapterRegistry()
-    get_plugin_manager(disable_plugins=disable_plugins).hook.lipobench_register_adapters(
-        registry=registry
-    )
+    if plugin_manager is None:
+        plugin_manager = get_plugin_manager(disable_plugins=disable_plugins)
+    plugin_manager.hook.lipobench_register_adapters(registry=registry)
     return registry

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib.metadata
 import inspect
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lipobench.adapters.base import Adapter, Parameter
@@ -33,12 +33,34 @@ class UnknownAdapterError(UserError):
 
 @dataclass(frozen=True)
 class AdapterEntry:
-    """One registered adapter: its name, class and the package that provides it."""
+    """One registered adapter: its name, class and the package that provides it.
+
+    ``extra_abbreviations`` are legend abbreviations given at registration for parameters
+    whose schema field declares none (see :attr:`abbreviations`).
+    """
 
     name: str
     adapter_cls: type[Adapter]
     package: str
     package_version: str | None
+    extra_abbreviations: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def abbreviations(self) -> dict[str, str]:
+        """Parameter name -> its short name in legends, for the parameters that have one.
+
+        What each parameter declares (:attr:`~lipobench.adapters.base.Parameter.abbreviation`),
+        else what the registering plugin gave.
+
+        >>> from lipobench.adapters.log import LogAdapter
+        >>> AdapterEntry("log", LogAdapter, "lipobench", None).abbreviations["min_sigma"]
+        'σmin'
+        """
+        found = {k: v for k, v in self.extra_abbreviations.items()
+                 if k in self.adapter_cls.parameters}
+        found.update({k: p.abbreviation for k, p in self.adapter_cls.parameters.items()
+                      if p.abbreviation})
+        return found
 
 
 def _validate(adapter_cls: Any) -> None:
@@ -86,12 +108,25 @@ class AdapterRegistry:
         dists = self._module_to_dists.get(module.split(".")[0], [])
         return dists[0] if dists else module
 
-    def register(self, adapter_cls: type[Adapter], *, package: str | None = None) -> None:
+    def register(self, adapter_cls: type[Adapter], *, package: str | None = None,
+                 abbreviations: Mapping[str, str] | None = None) -> None:
         """Add ``adapter_cls`` under its ``name``; ``package`` defaults to its distribution.
 
-        A second adapter with the same name is refused with a message naming both packages.
+        ``abbreviations`` (parameter name -> short name in legends) serve parameters whose
+        schema field declares no ``abbreviation`` (a class the plugin cannot edit). A second
+        adapter with the same name is refused with a message naming both packages.
         """
         _validate(adapter_cls)
+        extra = dict(abbreviations or {})
+        where = f"{adapter_cls.__module__}.{adapter_cls.__qualname__}"
+        for key, short in extra.items():
+            if key not in adapter_cls.parameters:
+                known = ", ".join(sorted(adapter_cls.parameters))
+                raise UserError(f"{where}: an abbreviation for {key!r}, which is not one of its "
+                                f"parameters ({known}); abbreviate its own parameters only")
+            if not (isinstance(short, str) and short):
+                raise UserError(f"{where}: the abbreviation of {key!r} must be a non-empty "
+                                f"string (got {short!r})")
         package = package or self._package_of(adapter_cls)
         existing = self._entries.get(adapter_cls.name)
         if existing is not None:
@@ -107,7 +142,7 @@ class AdapterRegistry:
         except (importlib.metadata.PackageNotFoundError, ValueError):
             version = None
         self._entries[adapter_cls.name] = AdapterEntry(adapter_cls.name, adapter_cls, package,
-                                                       version)
+                                                       version, extra)
 
     def names(self) -> list[str]:
         """Registered adapter names, sorted."""

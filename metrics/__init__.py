@@ -12,6 +12,7 @@ from lipobench.metrics.matching import (
     aggregate,
     match,
     match_centres,
+    micro_rates,
     rates,
 )
 from lipobench.metrics.strata import stratify_by_size
@@ -41,6 +42,7 @@ __all__ = [
     "fold_spread",
     "match",
     "match_centres",
+    "micro_rates",
     "paired_difference",
     "precision_recall_curve",
     "rates",

@@ -34,7 +34,7 @@ from lipobench.metrics.iou import Overlaps, overlaps
 from lipobench.regions import RegionKind, RegionSet
 
 __all__ = ["Aggregation", "CentreMatchResult", "MatchResult", "aggregate", "match",
-           "match_centres", "rates"]
+           "match_centres", "micro_rates", "rates"]
 
 #: The columns of :meth:`MatchResult.to_frame`, in order.
 FRAME_COLUMNS = ("iou_threshold", "tp", "fp", "fn", "n_true", "n_pred", "precision", "recall",
@@ -68,6 +68,19 @@ def rates(tp, n_true, n_pred):
     both = n_true + n_pred
     f1 = np.where(both > 0, 2 * tp / np.maximum(both, 1), 1.0)
     return precision, recall, f1
+
+
+def micro_rates(tp, fp, fn):
+    """Micro-averaged precision, recall and F1: :func:`rates` of counts summed over images.
+
+    The one micro-average: :func:`aggregate` and the results tables
+    (``lipobench.report.aggregate``) both give their sums to it.
+
+    >>> [round(float(x), 3) for x in micro_rates(3, 1, 3)]
+    [0.75, 0.5, 0.6]
+    """
+    tp, fp, fn = (np.asarray(v, dtype=np.float64) for v in (tp, fp, fn))
+    return rates(tp, tp + fn, tp + fp)
 
 
 @dataclass(frozen=True, eq=False)
@@ -482,7 +495,7 @@ def aggregate(results: Sequence[MatchResult], *, how: Aggregation | str = Aggreg
     n_true = sum(r.n_true for r in results)
     n_pred = sum(r.n_pred for r in results)
     if how is Aggregation.MICRO:
-        precision, recall, f1 = rates(tp, n_true, n_pred)
+        precision, recall, f1 = micro_rates(tp, fp, fn)
     else:
         per_image = np.array([rates(r.tp, r.n_true, r.n_pred) for r in results])
         precision, recall, f1 = per_image.mean(axis=0)

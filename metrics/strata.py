@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,8 @@ __all__ = ["stratify_by_size"]
 
 def stratify_by_size(truth, pred, *, bins: int | Sequence[float] = 5,
                      iou_threshold: float = 0.5, inclusive: bool = False,
-                     pixel_size_nm: float | Sequence[float] | None = None) -> pd.DataFrame:
+                     pixel_size_nm: float | Sequence[float] | None = None,
+                     true_diameters: Sequence[Any] | None = None) -> pd.DataFrame:
     """Recall by true-particle diameter and precision by predicted diameter.
 
     Parameters
@@ -40,6 +42,11 @@ def stratify_by_size(truth, pred, *, bins: int | Sequence[float] = 5,
         The matching threshold (see :func:`lipobench.metrics.match`).
     pixel_size_nm : float or sequence of float, keyword-only
         Pixel size of every image (one value) or of each image; sizes are then in nm.
+    true_diameters : sequence of array_like, keyword-only
+        Per image, the diameter (px) to stratify each true region by, in the order of its
+        regions, instead of the equivalent diameter of the region matched: e.g. the
+        particles' mask sizes when a box method is scored against their boxes, so that
+        every method's bins hold the same particles.
 
     Returns
     -------
@@ -59,13 +66,15 @@ def stratify_by_size(truth, pred, *, bins: int | Sequence[float] = 5,
     """
     pairs = as_image_pairs(truth, pred)
     scales = _pixel_sizes(pixel_size_nm, len(pairs))
+    sizes = _true_diameters(true_diameters, pairs)
     true_d, true_hit, pred_d, pred_hit = [], [], [], []
-    for (t, p), scale in zip(pairs, scales, strict=True):
+    for (t, p), scale, size in zip(pairs, scales, sizes, strict=True):
         res = match(t, p, iou_threshold, inclusive=inclusive)
         t_idx, p_idx, _ = res.pairs(res.thresholds[0])
         hit = np.zeros(res.n_true, dtype=bool)
         hit[t_idx] = True
-        true_d.append(equivalent_diameter(res.truth_areas) * scale)
+        size = equivalent_diameter(res.truth_areas) if size is None else size
+        true_d.append(size * scale)
         true_hit.append(hit)
         hit = np.zeros(res.n_pred, dtype=bool)
         hit[p_idx] = True
@@ -92,6 +101,22 @@ def stratify_by_size(truth, pred, *, bins: int | Sequence[float] = 5,
     outer[[0, -1]] = True
     empty = (table["n_true"] == 0) & (table["n_pred"] == 0)
     return table[~(outer & empty.to_numpy())].reset_index(drop=True)
+
+
+def _true_diameters(true_diameters, pairs) -> list[np.ndarray | None]:
+    if true_diameters is None:
+        return [None] * len(pairs)
+    sizes = [np.asarray(d, dtype=np.float64).reshape(-1) for d in true_diameters]
+    if len(sizes) != len(pairs):
+        raise MetricInputError(
+            f"got true diameters of {len(sizes)} images for {len(pairs)} images: give one "
+            "array per image")
+    for k, (size, (t, _)) in enumerate(zip(sizes, pairs, strict=True)):
+        if size.shape != (len(t),):
+            raise MetricInputError(
+                f"image {k}: {size.size} true diameters for {len(t)} true regions: give one "
+                "per region, in the regions' order")
+    return list(sizes)
 
 
 def _pixel_sizes(pixel_size_nm, count: int) -> np.ndarray:

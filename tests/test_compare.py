@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lipobench.intervals import (
+from lipobench.errors import UserError
+from lipobench.metrics import micro_rates
+from lipobench.report.intervals import (
     COMPARISON_COLUMNS,
     INTERVAL_COLUMNS,
     best_versus_best,
@@ -20,8 +22,7 @@ from lipobench.intervals import (
     interval_columns,
     resolve_configuration,
 )
-from lipobench.errors import UserError
-from lipobench.results import precision_recall_f1, summarize
+from lipobench.report.results import summarize
 from lipobench.testing import assert_user_error, run_cli
 
 N_IMAGES = 12
@@ -80,7 +81,7 @@ def test_summary_keeps_its_rates_and_adds_intervals_that_contain_them():
     summary = summarize(table)
     for column in INTERVAL_COLUMNS:
         assert column in summary.columns
-    p, r, f = precision_recall_f1(summary["tp"], summary["fp"], summary["fn"])
+    p, r, f = micro_rates(summary["tp"], summary["fp"], summary["fn"])
     np.testing.assert_allclose(summary[["precision", "recall", "f1"]], np.c_[p, r, f])
     for metric in ("precision", "recall", "f1"):
         assert (summary[f"{metric}_ci_low"] <= summary[metric]).all()

@@ -1,8 +1,9 @@
 """ruff and mypy keep the plugin surface and the metrics clean (config in pyproject.toml).
 
 Checked: :mod:`lipobench.api`, :mod:`lipobench.hookspecs`, :mod:`lipobench.plugins`,
-:mod:`lipobench.registry`, ``adapters/base.py`` and every module of ``metrics/``. The rest of
-the tree joins file by file, by adding it to the lists below once it passes.
+:mod:`lipobench.registry`, ``adapters/base.py`` and every module of ``metrics/`` (ruff also
+reads ``lipobench/report/``, ``adapters/builtin.py`` and ``adapters/lipopose_report.py``). The
+rest of the tree joins file by file, by adding it to the lists below once it passes.
 
 mypy cannot follow setuptools' ``package-dir`` mapping (``adapters/`` and ``metrics/`` are
 installed as ``lipobench.adapters`` and ``lipobench.metrics`` through an import hook it does not
@@ -25,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Files ruff checks (folders: every file in them), relative to the repository root.
 RUFF_PATHS = ["lipobench/api.py", "lipobench/hookspecs.py", "lipobench/plugins.py",
-              "lipobench/registry.py", "adapters/base.py", "metrics"]
+              "lipobench/registry.py", "adapters/base.py", "metrics", "lipobench/report",
+              "adapters/builtin.py", "adapters/lipopose_report.py"]
 #: What mypy checks, by installed name: the same files.
 MYPY_MODULES = ["lipobench.api", "lipobench.hookspecs", "lipobench.plugins",
                 "lipobench.registry", "lipobench.adapters.base"]

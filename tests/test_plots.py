@@ -16,33 +16,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lipobench.adapters.lipopose_report import merge_threshold_figure, merge_threshold_frames
 from lipobench.adapters.log import LogAdapter
 from lipobench.cli import main
 from lipobench.data import write_dataset
 from lipobench.errors import UserError
 from lipobench.experiment import parse_experiment
-from lipobench.figures import (
-    best_configurations,
-    config_labels,
-    fold_rates,
-    make_plots,
-    merge_threshold_frames,
-    open_results,
-    overlay_panels,
-    score_curves,
-    size_strata,
-)
 from lipobench.metrics import match, precision_recall_curve
 from lipobench.micrograph import Micrograph
-from lipobench.plots import (
-    iou_curves_figure,
-    merge_threshold_figure,
-    method_colors,
-    score_curves_figure,
-)
-from lipobench.registry import AdapterRegistry
 from lipobench.regions import RegionKind, RegionSet
-from lipobench.results import summarize
+from lipobench.registry import AdapterRegistry
+from lipobench.report.aggregate import best_configurations, fold_rates
+from lipobench.report.figures import overlay_panels, score_curves, size_strata
+from lipobench.report.folder import open_results
+from lipobench.report.labels import config_labels
+from lipobench.report.make import make_plots
+from lipobench.report.plots import iou_curves_figure, score_curves_figure
+from lipobench.report.results import summarize
+from lipobench.report.style import method_colors
 from lipobench.runner import run_experiment, scoring_shape
 
 PIXEL_SIZE_NM = 0.9
@@ -238,7 +229,8 @@ def test_overlay_counts_agree_with_the_results_table(crossval):
 
 
 def test_merge_threshold_figure_from_a_cross_validated_run(crossval):
-    folder = open_results(crossval)
+    # The stand-ins' parameters are named in legends as their registered adapters say.
+    folder = open_results(crossval, registry=registry_with_fakes())
     pipeline, baselines, per_fold = merge_threshold_frames(folder,
                                                            threshold_parameter="threshold")
     assert sorted(pipeline["threshold"]) == [1.0, 3.0, 5.0]
@@ -264,6 +256,27 @@ def test_merge_threshold_figure_from_a_cross_validated_run(crossval):
     legend = precision_ax.get_legend_handles_labels()[1]
     assert "cellpose σmin=2" in legend and "LipoPose pipeline" in legend
     assert "one fold (of 2)" in legend
+
+
+def test_every_figure_of_a_folder_colours_a_method_the_same(crossval):
+    from matplotlib.colors import to_rgb
+
+    from lipobench.adapters.lipopose_report import lipobench_figures
+
+    folder = open_results(crossval, registry=registry_with_fakes())
+    colors = folder.colors
+    assert sorted(colors) == ["cellpose", "lipopose", "log"]
+    (fig,) = lipobench_figures(folder=folder).values()
+    bars = {to_rgb(p.get_facecolor()) for p in fig.axes[0].patches}
+    # Fig. 8's bars are LipoPose's, in LipoPose's colour, not Cellpose's.
+    assert bars == {to_rgb(colors["lipopose"])} and colors["lipopose"] != colors["cellpose"]
+    labels = folder.labels
+    summary = folder.summary
+    rates = summary[summary["status"] == "ok"].assign(label=summary["config_id"].map(labels))
+    pair = rates[rates["method"].isin(["lipopose", "log"])]
+    lines = iou_curves_figure(pair, colors=colors).axes[0].lines
+    darkest = {line.get_label().split()[0]: to_rgb(line.get_color()) for line in lines[::-1]}
+    assert darkest == {"lipopose": to_rgb(colors["lipopose"]), "log": to_rgb(colors["log"])}
 
 
 def test_make_plots_writes_every_figure_of_a_cross_validated_run(crossval, tmp_path):
@@ -448,8 +461,8 @@ def test_cli_run_prints_intervals_and_comparisons_then_plots_unless_told_not_to(
 def test_large_micrographs_reach_matplotlib_block_reduced_with_full_image_contrast():
     from matplotlib.figure import Figure
 
-    from lipobench.overlays import DISPLAY_SIDE, display_image, draw_regions
     from lipobench.regions import RegionSet
+    from lipobench.report.overlays import DISPLAY_SIDE, display_image, draw_regions
 
     image = np.zeros((3000, 2100), dtype=np.float32)
     image[:, 1050:] = 1.0

@@ -22,7 +22,7 @@ from lipobench.experiment import load_experiment
 from lipobench.micrograph import Micrograph
 from lipobench.registry import AdapterRegistry
 from lipobench.regions import RegionKind, RegionSet
-from lipobench.results import COLUMNS
+from lipobench.report.results import COLUMNS
 from lipobench.runner import run_experiment
 
 MARKERS_ENV = "LIPOBENCH_TEST_MARKERS"

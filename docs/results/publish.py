@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lipobench.figures import config_labels, open_results
+from lipobench.report.folder import open_results
 
 HERE = Path(__file__).resolve().parent
 COPIED = ("summary.csv", "comparisons.csv", "results.csv", "results.parquet", "run.json")
@@ -88,7 +88,7 @@ def publish(results: Path, *, wall_seconds: float, command: str, note: str) -> P
     figures = sorted((results / "plots").glob("*.png"))
     for figure in figures:
         shutil.copy2(figure, dest / "plots" / figure.name)
-    labels = config_labels(folder.table)
+    labels = folder.labels
     summary = pd.read_csv(dest / "summary.csv")
     comparisons = pd.read_csv(dest / "comparisons.csv")
     env = record.get("environment", {})

@@ -2,7 +2,7 @@
 
 The difference A - B of a metric at one IoU threshold, with its 95 % interval from a paired
 bootstrap over the test micrographs both were scored on (the same resampled micrographs for
-both, :func:`lipobench.intervals.compare`), and a verdict: ``A better``, ``B better`` or
+both, :func:`lipobench.report.intervals.compare`), and a verdict: ``A better``, ``B better`` or
 ``no significant difference at 95 %``. Writes nothing.
 """
 
@@ -35,14 +35,14 @@ def compare_command(
     seed: int = typer.Option(0, "--seed", help="Seed of the resampled micrographs."),
 ) -> int:
     """Paired bootstrap comparison of two configurations of one run, on the same micrographs."""
-    from lipobench.figures import open_results
-    from lipobench.intervals import compare, micrograph_counts, resolve_configuration
     from lipobench.metrics.uncertainty import (
         DEFAULT_CONFIDENCE,
         Metric,
         MicrographCounts,
         bootstrap_rates,
     )
+    from lipobench.report.folder import open_results
+    from lipobench.report.intervals import compare, micrograph_counts, resolve_configuration
 
     try:
         chosen = Metric(metric)

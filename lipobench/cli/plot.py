@@ -17,15 +17,14 @@ def plot_command(
                                        "(default: RESULTS/plots)."),
     fmt: str = typer.Option("both", "--format", help="png, svg or both."),
 ) -> int:
-    """Plot precision/recall vs IoU, score curves, recall by size, overlays (and LipoPose's Fig. 8)."""
+    """Plot precision/recall vs IoU, score curves, recall by size, overlays, plugins' figures."""
     import matplotlib
 
     matplotlib.use("Agg")
     from lipobench.errors import UserError
-    from lipobench.figures import PlotFormat, make_plots
-    from lipobench.plugins import load_registry
-
     from lipobench.fsutil import check_output_dir
+    from lipobench.plugins import get_plugin_manager, load_registry
+    from lipobench.report.make import PlotFormat, make_plots
 
     try:
         chosen = PlotFormat(fmt)
@@ -33,7 +32,9 @@ def plot_command(
         raise UserError(f"--format {fmt}: unknown format; use png, svg or both") from None
     if out is not None or results.is_dir():
         check_output_dir(out if out is not None else results / "plots", key="--out")
-    written, notes = make_plots(results, out=out, formats=chosen, registry=load_registry())
+    plugins = get_plugin_manager()
+    written, notes = make_plots(results, out=out, formats=chosen, plugins=plugins,
+                                registry=load_registry(plugin_manager=plugins))
     for note in notes:
         typer.echo(f"note: {note}", err=True)
     for path in written:

@@ -80,7 +80,7 @@ def _write_plots(out: Path, registry) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    from lipobench.figures import make_plots
+    from lipobench.report.make import make_plots
 
     started = time.perf_counter()
     try:
@@ -96,7 +96,7 @@ def _write_plots(out: Path, registry) -> None:
 
 def _print_comparisons(table, summary) -> None:
     """The paired comparisons of comparisons.csv, F1 only: is each best really better?"""
-    from lipobench.intervals import best_versus_best
+    from lipobench.report.intervals import best_versus_best
 
     comparisons = best_versus_best(table, summary)
     f1 = comparisons[comparisons["metric"] == "f1"]
@@ -136,7 +136,7 @@ def _print_best(summary) -> None:
     from rich.table import Table
 
     from lipobench.cli.compare import FEW_MICROGRAPHS
-    from lipobench.intervals import best_per_method
+    from lipobench.report.aggregate import best_per_method
 
     best = best_per_method(summary)
     images = best.loc[best["status"] == "ok", "images"]

@@ -188,7 +188,7 @@ def overlay_figure(image, panels: Sequence[OverlayPanel], *, title: str | None =
     side = 4.6
     fig = Figure(figsize=(side * cols, side * rows * h / w + 0.9), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-    for ax, panel in zip(axes, panels):
+    for ax, panel in zip(axes, panels, strict=False):
         draw_micrograph(ax, image, low=percentiles[0], high=percentiles[1])
         draw_regions(ax, panel.pred.select(panel.pred_hit), color=OUTCOME_COLORS["true positive"])
         draw_regions(ax, panel.pred.select(~panel.pred_hit),

@@ -1,15 +1,16 @@
 """Bootstrap intervals and paired comparisons of a results table.
 
 :mod:`lipobench.metrics.uncertainty` holds the statistics; this module feeds it the rows of a
-results table (:mod:`lipobench.results`). The unit of resampling is the test micrograph,
+results table (:mod:`lipobench.report.results`). The unit of resampling is the test micrograph,
 one ``(fold, image)`` pair of the table: in a k-fold run each micrograph is tested in one fold.
 
 - :func:`interval_columns`: the 95 % interval of every precision, recall and F1 of
   ``summary.csv``, and the standard deviation of the per-fold rates where there are folds;
 - :func:`compare`: configuration A against B on the micrographs both were tested on
   (``lipobench compare``);
-- :func:`best_versus_best`: each method's best configuration against every other method's
-  best (``comparisons.csv`` of ``lipobench run``).
+- :func:`best_versus_best`: each method's best configuration
+  (:func:`lipobench.report.aggregate.best_per_method`) against every other method's best
+  (``comparisons.csv`` of ``lipobench run``).
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ from lipobench.metrics.uncertainty import (
     fold_spread,
     paired_difference,
 )
+from lipobench.report.aggregate import best_per_method
 
 __all__ = ["INTERVAL_COLUMNS", "COMPARISON_COLUMNS", "interval_columns", "micrograph_counts",
-           "resolve_configuration", "compare", "best_per_method", "best_versus_best"]
+           "resolve_configuration", "compare", "best_versus_best"]
 
 #: The columns :func:`interval_columns` adds to the summary, in order.
 INTERVAL_COLUMNS = tuple(
@@ -90,7 +92,7 @@ def interval_columns(table: pd.DataFrame, *, n_resamples: int = DEFAULT_RESAMPLE
         return pd.DataFrame({"config_id": pd.Series([], dtype=object),
                              "iou_threshold": pd.Series([], dtype=float),
                              **{c: pd.Series([], dtype=float) for c in INTERVAL_COLUMNS}})
-    units = pd.Series(list(zip(rows["fold"], rows["image"])), index=rows.index)
+    units = pd.Series(list(zip(rows["fold"], rows["image"], strict=True)), index=rows.index)
     units_of = units.groupby(rows["config_id"]).agg(lambda u: tuple(sorted(set(u))))
     frames = []
     for unit_set, config_ids in units_of.groupby(units_of).groups.items():
@@ -215,27 +217,6 @@ def _paired_counts(table: pd.DataFrame, first: str, second: str, *, iou_threshol
     a, b = (MicrographCounts(*(counts[w].loc[shared, c].astype(float).to_numpy()
                                for c in ("tp", "fp", "fn"))) for w in ("A", "B"))
     return a, b
-
-
-def best_per_method(summary: pd.DataFrame, *, iou_threshold: float = 0.5) -> pd.DataFrame:
-    """Each method's configuration with the highest F1 at ``iou_threshold``, one row a method.
-
-    Methods that did not run (unavailable or failed) keep one row with their status, so a
-    reader sees what is missing.
-
-    >>> s = pd.DataFrame({"method": ["a", "a", "b"], "config_label": ["a x=1", "a x=2", "b"],
-    ...                   "iou_threshold": [0.5, 0.5, None], "precision": [0.9, 0.6, None],
-    ...                   "recall": [0.5, 0.8, None], "f1": [0.64, 0.69, None],
-    ...                   "status": ["ok", "ok", "unavailable"]})
-    >>> best_per_method(s)[["method", "config_label", "status"]].values.tolist()
-    [['a', 'a x=2', 'ok'], ['b', 'b', 'unavailable']]
-    """
-    ok = summary[(summary["status"] == "ok")
-                 & np.isclose(summary["iou_threshold"].astype(float), iou_threshold)]
-    best = ok.sort_values("f1", ascending=False, kind="stable").drop_duplicates("method")
-    missing = summary[(summary["status"] != "ok") & ~summary["method"].isin(best["method"])]
-    rows = pd.concat([best, missing.drop_duplicates("method")], ignore_index=True)
-    return rows.sort_values("method", kind="stable", ignore_index=True)
 
 
 def best_versus_best(table: pd.DataFrame, summary: pd.DataFrame, *,
