@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench bench-memory clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -22,6 +22,11 @@ test: setup
 
 bench: setup
 	for bench in benchmarks/bench_*.py; do $(UV) run --frozen python "$$bench" || exit 1; done
+
+# The memory targets at 4096²: each takes about an hour on 2 cores, so not part of `bench`.
+bench-memory: setup
+	$(UV) run --frozen python benchmarks/bench_lipopose_inference.py --memory-only
+	$(UV) run --frozen python benchmarks/memory_run.py
 
 clean:
 	rm -rf results .pytest_cache

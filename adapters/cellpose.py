@@ -22,6 +22,13 @@ Decisions:
 - Training seeds torch and numpy from the ``seed`` parameter. The network is trained with
   MKLDNN off, and prediction always loads the saved file into a fresh model: on CPU, eval
   turns a network into MKLDNN tensors that can no longer be trained (shared/TOOLS.md).
+
+Why one module of this length: the adapter, its parameter schemas, the model lookup (built-in
+names and trained files, never downloading) and the in-process steps that follow Cellpose
+3.x's own code (:func:`segment` repeats ``CellposeModel.eval`` step by step, training calls
+``train_seg``) are one tool's border, which LipoPose reuses through :func:`load_cellpose_model`
+and :func:`segment`; split up, the decisions above would be spread over rooms that all change
+when Cellpose does.
 """
 
 from __future__ import annotations
@@ -83,10 +90,11 @@ class CellposeTrainParams(BaseModel):
         "'scratch' (random weights), 'default' (the model lipobench ships; with n_epochs = 0 "
         "it is used without training), a model file, or a built-in name already present "
         "locally (cyto3, ...); nothing is downloaded"))
-    n_epochs: int = Field(500, ge=0, description=(
+    n_epochs: int = Field(500, ge=0, json_schema_extra={"abbreviation": "ep"}, description=(
         "training epochs (train_seg n_epochs); 0 only with a file, built-in or 'default' "
         "init: use it untrained"))
-    learning_rate: float = Field(0.005, gt=0, description="AdamW learning rate")
+    learning_rate: float = Field(0.005, gt=0, json_schema_extra={"abbreviation": "lr"},
+                                 description="AdamW learning rate")
     weight_decay: float = Field(1e-5, ge=0, description="AdamW weight decay")
     diam_mean: float = Field(30.0, gt=0, description=(
         "diameter (px) objects are rescaled to in training; a file or built-in init keeps "
@@ -101,14 +109,17 @@ class CellposeThresholds(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    flow_threshold: float = Field(0.4, ge=0, description="maximum flow error of a mask")
-    cellprob_threshold: float = Field(0.0, description="cell probability threshold")
+    flow_threshold: float = Field(0.4, ge=0, json_schema_extra={"abbreviation": "flow"},
+                                  description="maximum flow error of a mask")
+    cellprob_threshold: float = Field(0.0, json_schema_extra={"abbreviation": "cellprob"},
+                                      description="cell probability threshold")
 
 
 class CellposePredictParams(CellposeThresholds):
     """PREDICT-stage parameters of :class:`CellposeAdapter`."""
 
-    diameter: float | None = Field(None, gt=0, description=(
+    diameter: float | None = Field(None, gt=0, json_schema_extra={"abbreviation": "d"},
+                                   description=(
         "particle diameter (px) for eval; None: the training masks' mean"))
 
 
@@ -328,38 +339,55 @@ class CellposeAdapter(Adapter):
         return target
 
     @staticmethod
-    def read_native(native: Path) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
-        """Names, images and label images of a folder written by :meth:`to_native`."""
+    def native_files(native: Path) -> list[tuple[str, Path, Path]]:
+        """(name, image file, mask file) of each micrograph in a folder from :meth:`to_native`."""
         native = Path(native)
         mask_files = sorted(native.glob(f"*{_MASK_SUFFIX}"))
         if not mask_files:
             raise UserError(f"{native}: no *{_MASK_SUFFIX} files; write it with to_native first")
-        names, images, labels = [], [], []
+        found = []
         for mask_file in mask_files:
             name = mask_file.name[: -len(_MASK_SUFFIX)]
             image_file = native / f"{name}.tif"
             if not image_file.is_file():
                 raise UserError(f"{mask_file}: its image {image_file.name} is missing")
+            found.append((name, image_file, mask_file))
+        return found
+
+    @classmethod
+    def read_native(cls, native: Path) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+        """Names, images and label images of a folder written by :meth:`to_native`."""
+        names, images, labels = [], [], []
+        for name, image_file, mask_file in cls.native_files(native):
             names.append(name)
             images.append(_read_tiff(image_file).astype(np.float32, copy=False))
             labels.append(_read_tiff(mask_file).astype(np.int32, copy=False))
         return names, images, labels
 
     def train(self, native: Path, params: Mapping[str, Any], workdir: Path) -> ModelRef:
-        """Train with ``train_seg`` and return the saved model file ``workdir/cellpose_model``."""
+        """Train with ``train_seg`` and return the saved model file ``workdir/cellpose_model``.
+
+        ``train_seg`` reads the images and flows from files, one batch at a time
+        (``load_files=False``), instead of holding every image and its four flow channels in
+        memory: 31 micrographs of 4096² would take 12 GB that way. The negated images and the
+        flows are written first, one micrograph at a time, with cellpose's own
+        ``labels_to_flows``; the training is the same as cellpose's in-memory one, weight for
+        weight (tests/adapters/test_cellpose.py).
+        """
         p = _validated(CellposeTrainParams, params, "train")
-        names, images, labels = self.read_native(native)
-        if not any(label.max() > 0 for label in labels):
-            raise UserError(f"{native}: no training image holds a particle; Cellpose needs masks")
+        files = self.native_files(native)
         init = None if p.init == "scratch" else _resolve_model_ref(p.init, key="init")
         if p.n_epochs == 0:
+            if not any(_read_tiff(mask).max() > 0 for _, _, mask in files):
+                raise UserError(f"{native}: no training image holds a particle; "
+                                "Cellpose needs masks")
             if init is None:
                 raise UserError("cellpose n_epochs = 0 with init = 'scratch' would score random "
                                 "weights: set init = 'default' or a model file, or train")
             return init  # a given model used as it is
 
         import torch
-        from cellpose import train
+        from cellpose import dynamics, train
 
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -372,12 +400,28 @@ class CellposeAdapter(Adapter):
         model = _cellpose_model(init, torch_device, diam_mean=p.diam_mean, mkldnn=False)
         scratch = workdir / ".cellpose_training"
         shutil.rmtree(scratch, ignore_errors=True)
-        scratch.mkdir()
+        (scratch / "data").mkdir(parents=True)
         try:
             with _log_to(log_path):
+                image_files, flow_files = [], []
+                for name, image_file, mask_file in files:
+                    labels = _read_tiff(mask_file).astype(np.int32, copy=False)
+                    # train_seg drops images with no mask (min_train_masks=1) in memory but
+                    # fails doing so with files: they are left out here instead.
+                    if labels.max() == 0:
+                        continue
+                    prepared = scratch / "data" / f"{name}.tif"
+                    _write_tiff(prepared, prepare_image(_read_tiff(image_file)))
+                    dynamics.labels_to_flows([labels], files=[str(prepared)],
+                                             device=model.net.device, return_flows=False)
+                    image_files.append(str(prepared))
+                    flow_files.append(str(prepared.with_name(f"{name}_flows.tif")))
+                if not image_files:
+                    raise UserError(f"{native}: no training image holds a particle; "
+                                    "Cellpose needs masks")
                 saved, train_losses, _ = train.train_seg(
-                    model.net, train_data=[prepare_image(im) for im in images],
-                    train_labels=labels, channels=[0, 0], normalize=True,
+                    model.net, train_files=image_files, train_labels_files=flow_files,
+                    load_files=False, channels=[0, 0], normalize=True,
                     n_epochs=p.n_epochs, learning_rate=p.learning_rate,
                     weight_decay=p.weight_decay, save_path=str(scratch), model_name=MODEL_FILE,
                     # LNP micrographs may hold few particles; skip only empty images.
@@ -386,6 +430,8 @@ class CellposeAdapter(Adapter):
                               json.dumps([float(x) for x in np.asarray(train_losses)]))
             # The model file appears last, so its presence means a finished training.
             os.replace(saved, final)
+        except UserError:
+            raise
         except Exception as exc:  # a crash inside cellpose fails this configuration only
             detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise ToolFailedError(f"cellpose training failed ({detail}); see log {log_path}",

@@ -109,8 +109,9 @@ class CryoloTrainParams(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     box_size: int | None = Field(
-        None, gt=0, description="square box side, px; None = median tight-box side of the "
-                                "training ground truth")
+        None, gt=0, json_schema_extra={"abbreviation": "box"},
+        description="square box side, px; None = median tight-box side of the "
+                    "training ground truth")
     input_size: int | None = Field(
         None, ge=64, multiple_of=32,
         description="network input, px (a multiple of 32); None = the training micrographs' "
@@ -118,12 +119,15 @@ class CryoloTrainParams(BaseModel):
                     "(crYOLO's default), so small micrographs are never upscaled")
     architecture: Architecture = Field(
         Architecture.PHOSAURUSNET, strict=False, description="backbone network")
-    nb_epoch: int = Field(50, ge=1, description="maximum training epochs")
+    nb_epoch: int = Field(50, ge=1, json_schema_extra={"abbreviation": "ep"},
+                          description="maximum training epochs")
     warmup: int = Field(5, ge=0, description="warm-up epochs (cryolo_train.py -w)")
     early_stop: int = Field(10, ge=1, description="early-stopping patience, epochs (-e)")
     batch_size: int = Field(4, ge=1, description="training batch size")
     train_times: int = Field(10, ge=1, description="times each image is shown per epoch")
-    learning_rate: float = Field(1e-4, gt=0, allow_inf_nan=False, description="learning rate")
+    learning_rate: float = Field(1e-4, gt=0, allow_inf_nan=False,
+                                 json_schema_extra={"abbreviation": "lr"},
+                                 description="learning rate")
     pretrained_weights: str | None = Field(
         None, description="an .h5 model to start from (crYOLO's general model or one trained "
                           "earlier), or 'default' (the one `lipobench train-defaults --tool "
@@ -144,6 +148,7 @@ class CryoloSelectParams(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     confidence: float = Field(0.3, ge=0, le=1, allow_inf_nan=False,
+                              json_schema_extra={"abbreviation": "conf"},
                               description="minimum crYOLO confidence (kept: >=)")
 
 
@@ -404,17 +409,19 @@ class CryoloAdapter(Adapter):
 
         self._script(SCRIPTS[0])  # fail before any work when crYOLO is missing
         workdir = Path(workdir)
-        for micrograph in micrographs:
-            if micrograph.truth is None:
-                raise UserError(f"micrograph {micrograph.name!r} has no ground truth; crYOLO "
-                                "trains only on annotated micrographs")
+        # One pass: the runner's micrographs are read from disk as they are reached. A
+        # micrograph without truth stops the pass, and atomic_dir leaves nothing behind.
         with atomic_dir(workdir / "cryolo") as tmp:
-            images = _write_images(micrographs, tmp / "images")
             (tmp / "boxes").mkdir()
+            manifest = {}
             for micrograph in micrographs:
+                if micrograph.truth is None:
+                    raise UserError(f"micrograph {micrograph.name!r} has no ground truth; "
+                                    "crYOLO trains only on annotated micrographs")
+                image = _write_images([micrograph], tmp / "images")[micrograph.name]
                 write_cbox(tmp / "boxes" / f"{micrograph.name}.cbox", micrograph.truth.to_boxes(),
-                           flip_rows=cryolo_flips_rows(images[micrograph.name]))
-            manifest = {m.name: list(m.shape) for m in micrographs}
+                           flip_rows=cryolo_flips_rows(image))
+                manifest[micrograph.name] = list(micrograph.shape)
             atomic_write_text(tmp / MANIFEST_FILE, json.dumps(manifest, indent=1))
         return workdir / "cryolo"
 

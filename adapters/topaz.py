@@ -25,6 +25,12 @@ sits at original pixel index ``D * x``, whose centre in lipobench's frame is ``D
 (:func:`picks_from_topaz`, :func:`topaz_index`).
 
 ``topaz train`` has no seed option, so two trainings differ slightly.
+
+Why one module of this length: the adapter, its parameter schemas, the preprocessing that
+repeats ``topaz preprocess`` with Topaz's own functions, the index conversions for downsampled
+images (:func:`topaz_index`, :func:`picks_from_topaz`), the commands run and the model
+manifest are one tool's border, which change together when Topaz does; its coordinate file
+lives in lipobench.formats.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ import importlib.util
 import json
 import shutil
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal, Any, ClassVar
 
@@ -101,11 +107,12 @@ class TopazTrainParams(BaseModel):
     pretrained: ShippedDetector | Literal["default"] | None = Field(None, description=(
         "None trains; 'default' (lipobench's trained detector) or a detector Topaz ships "
         "(resnet16_u64, ...) is used as is, without training"))
-    downsample: int | None = Field(None, ge=1, description=(
+    downsample: int | None = Field(None, ge=1, json_schema_extra={"abbreviation": "bin"},
+                                   description=(
         "Fourier downsampling factor (preprocess -s); None: 1, or for pretrained = 'default' "
         "the factor it was trained at (the models manifest's; the results' model.downsample "
         "says which ran)"))
-    radius: float = Field(3.0, ge=0, description=(
+    radius: float = Field(3.0, ge=0, json_schema_extra={"abbreviation": "r"}, description=(
         "training radius (train -r) in original pixels: pixels this close to a centre count "
         "as positive"))
     n_expected: float | None = Field(None, gt=0, description=(
@@ -113,7 +120,8 @@ class TopazTrainParams(BaseModel):
     num_epochs: int = Field(10, ge=1, description="train --num-epochs")
     epoch_size: int = Field(1000, ge=1, description="train --epoch-size (updates per epoch)")
     minibatch_size: int = Field(256, ge=2, description="train --minibatch-size")
-    learning_rate: float = Field(0.0002, gt=0, description="train --learning-rate")
+    learning_rate: float = Field(0.0002, gt=0, json_schema_extra={"abbreviation": "lr"},
+                                 description="train --learning-rate")
     model: Architecture = Field(Architecture.RESNET8, description="train --model architecture")
     units: int = Field(32, ge=1, description="train --units")
     init_pretrained: bool = Field(True, description=(
@@ -126,7 +134,8 @@ class TopazPredictParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    extract_radius: float = Field(8.0, gt=0, description=(
+    extract_radius: float = Field(8.0, gt=0, json_schema_extra={"abbreviation": "ex"},
+                                  description=(
         "extract -r in original pixels: minimum spacing of picks and the radius of each "
         "predicted circle"))
 
@@ -136,7 +145,8 @@ class TopazSelectParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    min_score: float | None = Field(None, description=(
+    min_score: float | None = Field(None, json_schema_extra={"abbreviation": "score"},
+                                    description=(
         "keep picks scoring at least this log-likelihood ratio"))
 
 
@@ -202,8 +212,12 @@ def _device_flag(device: Device) -> str:
     return "0" if resolve_torch_device(device).type == "cuda" else "-1"
 
 
-def _preprocess(images: Mapping[str, np.ndarray], folder: Path, downsample: int) -> dict:
-    """Downsample and normalise like ``topaz preprocess -s D``; write MRCs; return shapes."""
+def _preprocess(images: Iterable[tuple[str, np.ndarray]], folder: Path, downsample: int
+                ) -> dict:
+    """Downsample and normalise like ``topaz preprocess -s D``; write MRCs; return shapes.
+
+    ``images`` are (name, image) pairs, taken one at a time (a generator keeps one in memory).
+    """
     import mrcfile
     from topaz.stats import normalize
     from topaz.utils.image import downsample as fourier_downsample
@@ -214,7 +228,7 @@ def _preprocess(images: Mapping[str, np.ndarray], folder: Path, downsample: int)
     state = np.random.get_state()
     try:
         np.random.seed(0)
-        for name, image in images.items():
+        for name, image in images:
             x = np.asarray(image, dtype=np.float32)
             if downsample > 1:
                 x = fourier_downsample(x, downsample)
@@ -226,6 +240,14 @@ def _preprocess(images: Mapping[str, np.ndarray], folder: Path, downsample: int)
     finally:
         np.random.set_state(state)
     return shapes
+
+
+def _mrc_shape(path: Path) -> tuple[int, int]:
+    """An MRC image's (rows, cols) from its header, without reading the data."""
+    import mrcfile
+
+    with mrcfile.open(path, header_only=True, permissive=True) as f:
+        return int(f.header.ny), int(f.header.nx)
 
 
 def _read_mrc(path: Path) -> np.ndarray:
@@ -273,17 +295,19 @@ class TopazAdapter(Adapter):
         target = Path(workdir) / "topaz_train"
         with atomic_dir(target) as folder:
             (folder / _IMAGES).mkdir()
-            for micrograph in micrographs:
-                if micrograph.truth is None:
+            centres = {}
+            for micrograph in micrographs:  # one pass: each is read from disk once
+                truth = micrograph.truth
+                if truth is None:
                     raise UserError(
                         f"micrograph {micrograph.name!r} has no ground-truth masks: Topaz "
                         "training needs particle positions for every training micrograph"
                     )
                 with mrcfile.new(folder / _IMAGES / f"{micrograph.name}.mrc") as out:
                     out.set_data(np.asarray(micrograph.image, dtype=np.float32))
-            centres = {m.name: RegionSet.from_circles(
-                np.column_stack([m.truth.centroids(), np.ones(len(m.truth))]).reshape(-1, 3),
-                image_shape=m.shape) for m in micrographs}
+                centres[micrograph.name] = RegionSet.from_circles(
+                    np.column_stack([truth.centroids(), np.ones(len(truth))]).reshape(-1, 3),
+                    image_shape=micrograph.shape)
             write_topaz(folder / _TARGETS, centres)
         return target
 
@@ -316,19 +340,18 @@ class TopazAdapter(Adapter):
         if not image_files or not (native / _TARGETS).is_file():
             raise UserError(f"{native}: expected {_IMAGES}/*.mrc and {_TARGETS}; "
                             "write it with to_native first")
-        images = {f.stem: _read_mrc(f) for f in image_files}
-        targets = read_topaz(native / _TARGETS, radius=1.0,
-                             image_shapes={n: im.shape for n, im in images.items()})
+        image_shapes = {f.stem: _mrc_shape(f) for f in image_files}
+        targets = read_topaz(native / _TARGETS, radius=1.0, image_shapes=image_shapes)
         n_expected = p.n_expected
         if n_expected is None:
-            n_expected = float(np.mean([len(targets[n]) for n in images]))
+            n_expected = float(np.mean([len(targets[n]) for n in image_shapes]))
         if n_expected <= 0:
             raise UserError(f"{native / _TARGETS}: no particle in any training image; "
                             "Topaz needs labelled particles")
 
         log_path = workdir / "topaz.log"
         with atomic_dir(workdir / "preprocessed") as pre:
-            shapes = _preprocess(images, pre, downsample)
+            shapes = _preprocess(((f.stem, _read_mrc(f)) for f in image_files), pre, downsample)
             scaled = {}
             for name, regions in targets.items():
                 index = topaz_index(regions.centroids(), downsample=downsample,
@@ -385,7 +408,7 @@ class TopazAdapter(Adapter):
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         with atomic_dir(workdir / f"preprocessed_s{downsample}") as pre:
-            shapes = _preprocess({m.name: m.image for m in micrographs}, pre, downsample)
+            shapes = _preprocess(((m.name, m.image) for m in micrographs), pre, downsample)
         pre = workdir / f"preprocessed_s{downsample}"
         radius = max(1, round(p.extract_radius / downsample))
         picks_path = workdir / f"picks_r{radius}_s{downsample}.txt"

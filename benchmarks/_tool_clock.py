@@ -4,8 +4,12 @@
 writes the seconds spent inside them to ``path`` (JSON). Nested calls count once. Wrapped:
 
 - ``lipobench.toolrun.run_tool``: every Topaz and crYOLO subprocess, start to exit;
-- ``cellpose.models.CellposeModel.__init__`` (loading a model), ``CellposeModel.eval`` and
-  ``cellpose.train.train_seg``: Cellpose runs in process;
+- ``cellpose.models.CellposeModel.__init__`` (loading a model), ``CellposeModel.eval``, the
+  steps of eval that :func:`lipobench.adapters.cellpose.segment` calls one by one
+  (``transforms.convert_image``, ``normalize_img`` and ``resize_image``, ``core.run_net``,
+  ``dynamics.resize_and_compute_masks``), ``dynamics.labels_to_flows`` (the training flows,
+  computed one micrograph at a time before training) and ``cellpose.train.train_seg``:
+  Cellpose runs in process;
 - ``skimage.feature.blob_log``: the LoG baseline's detector.
 
 These are exactly the calls a script that used the tools directly would make, with the same
@@ -48,13 +52,18 @@ def _clocked(name, fn):
 
 def install(path: str) -> None:
     import skimage.feature
-    from cellpose import models, train
+    from cellpose import core, dynamics, models, train, transforms
 
     import lipobench.toolrun as toolrun
 
     toolrun.run_tool = _clocked("subprocess (topaz, cryolo)", toolrun.run_tool)
     models.CellposeModel.__init__ = _clocked("cellpose load", models.CellposeModel.__init__)
     models.CellposeModel.eval = _clocked("cellpose eval", models.CellposeModel.eval)
+    for module, name in ((transforms, "convert_image"), (transforms, "normalize_img"),
+                         (transforms, "resize_image"), (core, "run_net"),
+                         (dynamics, "resize_and_compute_masks")):
+        setattr(module, name, _clocked("cellpose eval", getattr(module, name)))
+    dynamics.labels_to_flows = _clocked("cellpose train_seg", dynamics.labels_to_flows)
     train.train_seg = _clocked("cellpose train_seg", train.train_seg)
     skimage.feature.blob_log = _clocked("skimage blob_log", skimage.feature.blob_log)
 

@@ -47,7 +47,7 @@ import enum
 import itertools
 import math
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -623,7 +623,8 @@ class Configuration:
     adapter: str
     spec: Mapping[str, Any]
     options: Mapping[str, Any] = field(default_factory=dict)
-    #: Parameters whose grid in this method has several values (named by :meth:`label`).
+    #: Parameters whose grid in this method has several values (the ones its label names:
+    #: :func:`lipobench.report.labels.config_labels`).
     varying: tuple[str, ...] = ()
 
     @property
@@ -634,15 +635,6 @@ class Configuration:
     @property
     def config_id(self) -> str:
         return f"{self.method}-{sha256_key(self.adapter, self.spec_json)[:10]}"
-
-    def label(self) -> str:
-        """``key=value`` of the parameters that vary, derived ones by their label."""
-        shown = [k for k in sorted(self.spec) if k in self.varying]
-        if not shown:
-            return self.method
-        return self.method + ": " + ", ".join(
-            f"{k}={self.spec[k].label() if isinstance(self.spec[k], Derived) else self.spec[k]}"
-            for k in shown)
 
     @property
     def derives(self) -> bool:
@@ -680,7 +672,7 @@ def expand_configurations(experiment: Experiment, registry) -> list[Configuratio
 # ---------------------------------------------------------------------------- derivation
 
 
-def training_statistics(truths: Sequence[Any]) -> dict[Quantity, np.ndarray]:
+def training_statistics(truths: Iterable[Any]) -> dict[Quantity, np.ndarray]:
     """Every derivable quantity over the ground-truth RegionSets of the training images.
 
     >>> from lipobench.regions import RegionSet

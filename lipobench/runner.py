@@ -15,7 +15,9 @@ worker that runs one builds its own registry and dataset (:func:`run_train_task`
 
 Output folder (``OUT``, the experiment's ``output`` or ``--out``)::
 
-    OUT/results.parquet, OUT/results.csv   the tidy table (see lipobench.results)
+    OUT/results.parquet, OUT/results.csv   the tidy table (see lipobench.report.results)
+    OUT/parameters.parquet, OUT/parameters.csv
+                                           each configuration's values per fold, long form
     OUT/summary.csv                        micro-averaged precision/recall/F1 per configuration
     OUT/run.json                           experiment, dataset folder, folds, configurations
                                            with their specs and resolved values per fold
@@ -277,7 +279,9 @@ def run_train_task(task: TrainTask, context: RunContext) -> Outcome:
     try:
         adapter = context.registry().get(task.adapter, **task.options)
         workdir = cache.start_train(task.key)
-        micrographs = context.dataset().micrographs(list(task.train_names)) \
+        # Read one at a time as the adapter goes through them: at 4096², 31 training
+        # micrographs with their masks would hold 4 GB.
+        micrographs = context.dataset().lazy_micrographs(list(task.train_names)) \
             if task.train_names else []
         native_dir = _mkdir(workdir / NATIVE_DIR)
         native = adapter.to_native(micrographs, native_dir)
@@ -337,7 +341,7 @@ def run_predict_task(task: PredictTask, context: RunContext, trained: Outcome) -
             notes.append(_damage_note(cache.predict_dir(task.key), damage))
         cached = record is not None
         dataset = context.dataset()
-        micrographs = dataset.micrographs(list(task.test_names))
+        micrographs = dataset.lazy_micrographs(list(task.test_names))
         adapter = context.registry().get(task.adapter, **task.options)
         if cached:
             predictions = cache.load_predictions(task.key, task.test_names)
@@ -506,8 +510,8 @@ def plan_run(experiment: Experiment, registry, dataset) -> Plan:
         for configuration in configurations:
             adapter_cls = registry.entry(configuration.adapter).adapter_cls
             if configuration.derives and fold.index not in stats_cache:
-                truths = [m.truth for m in dataset.micrographs(list(fold.train))]
-                stats_cache[fold.index] = training_statistics(truths)
+                stats_cache[fold.index] = training_statistics(
+                    m.truth for m in dataset.lazy_micrographs(list(fold.train)))
             params = resolve_parameters(configuration.spec, stats_cache.get(fold.index))
             if configuration.derives:  # literal values were checked with the experiment
                 check_parameters(f"{where}: methods.{configuration.method} (fold "
@@ -692,8 +696,9 @@ def jobs_for(plan, context) -> list[Job]:
 
 def _run_locked(experiment, out, executor, registry, registry_factory, fresh, console,
                 keep_other_methods, dataset_path, plan) -> RunSummary:
-    from lipobench import executors, results
+    from lipobench import executors
     from lipobench.data import load_dataset
+    from lipobench.report import results
 
     jobs: list = []
     progress = executors.Progress(console=console)
@@ -713,11 +718,14 @@ def _run_locked(experiment, out, executor, registry, registry_factory, fresh, co
         table = results.build_table(experiment, plan, outcomes, registry)
         previous = None
         if keep_other_methods:
-            table, previous = results.keep_other_methods(out, table, experiment.methods)
+            table, previous = results.keep_other_methods(out, table, experiment.methods,
+                                                         registry)
         summary = results.summarize(table)
-        results.write_results(out, table, summary)
+        results.write_results(out, table, summary, registry=registry)
+        labels = dict(zip(table["config_id"], table["config_label"], strict=True))
         atomic_write_text(out / "run.json", _run_record(experiment, plan, dataset_path,
-                                                        previous, started=started))
+                                                        previous, started=started,
+                                                        labels=labels))
     except Interrupted:
         if not jobs:
             raise Interrupted("interrupted before any task ran: run the same command "
@@ -762,8 +770,11 @@ def _load_registry():
 
 
 def _run_record(experiment: Experiment, plan: Plan, dataset_path: Path,
-                previous: Mapping[str, Any] | None = None, *, started: float) -> str:
+                previous: Mapping[str, Any] | None = None, *, started: float,
+                labels: Mapping[str, str] | None = None) -> str:
     """run.json; ``previous`` (a run.json kept by ``--only``) gives the other methods' entries.
+
+    ``labels`` are the results table's configuration labels (``config_label``).
 
     ``wall_seconds`` is this invocation's, from ``started`` to now: a resumed run reports
     only what it did itself, since cached tasks cost it nothing.
@@ -771,17 +782,20 @@ def _run_record(experiment: Experiment, plan: Plan, dataset_path: Path,
     from lipobench.provenance import environment
 
     configs = {}
+    labels = labels or {}
     unavailable = dict(plan.unavailable)
     if previous:
         for config_id, entry in previous.get("configurations", {}).items():
             if entry.get("method") not in experiment.methods:
-                configs[config_id] = entry
+                configs[config_id] = {**entry,
+                                      "label": labels.get(config_id, entry.get("label"))}
         for name, reason in previous.get("unavailable", {}).items():
             unavailable.setdefault(name, reason)
     for item in plan.configs:
         entry = configs.setdefault(item.configuration.config_id, {
             "method": item.configuration.method, "adapter": item.configuration.adapter,
-            "spec": item.configuration.spec, "label": item.configuration.label(),
+            "spec": item.configuration.spec,
+            "label": labels.get(item.configuration.config_id, item.configuration.method),
             "resolved": {}})
         entry["resolved"][str(item.fold)] = item.params
     return canonical_json({

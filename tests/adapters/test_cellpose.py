@@ -176,3 +176,39 @@ def test_segment_equals_cellpose_eval_label_for_label(diameter):
                                   flow_threshold=0.4, cellprob_threshold=0.0)
     assert ours.max() >= 3
     np.testing.assert_array_equal(ours, np.asarray(theirs).astype(np.int32))
+
+
+@pytest.mark.slow
+def test_training_from_files_equals_cellpose_in_memory_training_weight_for_weight(tmp_path):
+    # train() streams images and flows from files; cellpose's in-memory route is the oracle.
+    import torch
+    from cellpose import train
+
+    from lipobench.adapters.cellpose import CellposeTrainParams, _cellpose_model
+    from lipobench.micrograph import Micrograph
+    from lipobench.regions import RegionSet
+
+    micrographs = make_test_micrographs(3, shape=(96, 96), radius=8, seed=4)
+    empty = np.zeros((96, 96), dtype=np.int32)  # dropped by both routes (min_train_masks=1)
+    micrographs.append(Micrograph("empty", micrographs[0].image.copy(), None,
+                                  RegionSet.from_labels(empty)))
+    adapter = CellposeAdapter(device="cpu")
+    native = adapter.to_native(micrographs, tmp_path / "native")
+    ours = adapter.train(native, {"n_epochs": 2, "seed": 5, "bsize": 64}, tmp_path / "ours")
+
+    p = CellposeTrainParams(n_epochs=2, seed=5, bsize=64)
+    torch.manual_seed(p.seed)
+    np.random.seed(p.seed)
+    model = _cellpose_model(None, torch.device("cpu"), diam_mean=p.diam_mean, mkldnn=False)
+    _, images, labels = CellposeAdapter.read_native(native)
+    (tmp_path / "reference").mkdir()
+    reference, _, _ = train.train_seg(
+        model.net, train_data=[prepare_image(im) for im in images], train_labels=labels,
+        channels=[0, 0], normalize=True, n_epochs=p.n_epochs, learning_rate=p.learning_rate,
+        weight_decay=p.weight_decay, save_path=str(tmp_path / "reference"),
+        model_name="reference", min_train_masks=1, bsize=p.bsize)
+    mine, theirs = (torch.load(path, map_location="cpu", weights_only=True)
+                    for path in (ours, reference))
+    assert mine.keys() == theirs.keys()
+    for key in mine:
+        assert torch.equal(mine[key], theirs[key]), key
