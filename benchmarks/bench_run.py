@@ -51,7 +51,7 @@ def simulate_once(experiment: Path, into: Path) -> Path:
     """The experiment's synthetic dataset, drawn once under ``into/data``."""
     from lipobench.experiment import load_experiment
     from lipobench.plugins import load_registry
-    from lipobench.runner import prepare_dataset
+    from lipobench.run.dataset import prepare_dataset
 
     spec = load_experiment(experiment, load_registry())
     return prepare_dataset(spec, into)

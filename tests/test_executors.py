@@ -12,13 +12,14 @@ import pytest
 from lipobench.cli import main
 from lipobench.data import load_dataset, write_dataset
 from lipobench.errors import UserError
-from lipobench.executors import DaskExecutor, LocalExecutor, from_config
-from lipobench.runner import jobs_for
+from lipobench.run.executors import DaskExecutor, LocalExecutor, from_config
+from lipobench.run.work import jobs_for
 from lipobench.experiment import ExecutorConfig, ExecutorKind, load_experiment
 from lipobench.micrograph import Micrograph
 from lipobench.plugins import load_registry
 from lipobench.regions import RegionSet
-from lipobench.runner import RunContext, plan_run
+from lipobench.run.context import RunContext
+from lipobench.run.plan import plan_run
 
 TIMING = ["train_seconds", "predict_seconds", "seconds", "cached"]
 
@@ -117,8 +118,8 @@ def test_existing_scheduler_and_a_job_that_kills_its_worker_task():
     from distributed import LocalCluster
     from rich.console import Console
 
-    from lipobench.executors import Job, Progress
-    from lipobench.runner import Outcome
+    from lipobench.run.progress import Progress
+    from lipobench.run.tasks import Job, Outcome
 
     console = Console(file=io.StringIO(), width=200)
     # an in-process cluster starts in about a second; the executor only sees its address

@@ -1,6 +1,6 @@
 """Plots of real runs: the runner on tiny micrographs with the LoG adapter, then every figure.
 
-The results folders come from :func:`lipobench.runner.run_experiment` with the real ``log``
+The results folders come from :func:`lipobench.run.run_experiment` with the real ``log``
 adapter. LipoPose's Fig. 8 needs a ``lipopose`` and a ``cellpose`` method; two test doubles
 (LoG detectors registered under those names) stand in, so the merge-threshold figure is
 built from a real run's table without training a network.
@@ -34,7 +34,7 @@ from lipobench.report.make import make_plots
 from lipobench.report.plots import iou_curves_figure, score_curves_figure
 from lipobench.report.results import summarize
 from lipobench.report.style import method_colors
-from lipobench.runner import run_experiment, scoring_shape
+from lipobench.run import run_experiment, scoring_shape
 
 PIXEL_SIZE_NM = 0.9
 FIGURES = ("precision_recall_vs_iou", "score_precision_recall", "recall_by_size", "overlays")

@@ -405,15 +405,15 @@ class WorkStarted(BaseException):
 def no_work(monkeypatch):
     import lipobench.adapters.lipopose
     import lipobench.defaults
-    import lipobench.executors
+    import lipobench.run.executors
     import lipobench.synth
     import lipobench.synth.dataset
 
     def refuse(*args, **kwargs):
         raise WorkStarted("a bad input reached the work")
 
-    for owner, name in ((lipobench.executors.LocalExecutor, "run"),
-                        (lipobench.executors.DaskExecutor, "run"),
+    for owner, name in ((lipobench.run.executors.LocalExecutor, "run"),
+                        (lipobench.run.executors.DaskExecutor, "run"),
                         (lipobench.defaults, "train_defaults"),
                         (lipobench.defaults, "validate_defaults"),
                         (lipobench.synth.dataset, "make_dataset"),

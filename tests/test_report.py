@@ -35,7 +35,7 @@ from lipobench.report.parameters import (
     parameter_table,
     wide_parameter_columns,
 )
-from lipobench.runner import run_experiment
+from lipobench.run import run_experiment
 from lipobench.testing import make_test_micrographs
 
 ROOT = Path(__file__).resolve().parents[1]

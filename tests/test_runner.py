@@ -17,13 +17,13 @@ import pytest
 from lipobench.adapters.base import Adapter, Availability, Parameter, Stage
 from lipobench.data import write_dataset
 from lipobench.errors import ToolFailedError
-from lipobench.executors import LocalExecutor
+from lipobench.run.executors import LocalExecutor
 from lipobench.experiment import load_experiment
 from lipobench.micrograph import Micrograph
 from lipobench.registry import AdapterRegistry
 from lipobench.regions import RegionKind, RegionSet
 from lipobench.report.results import COLUMNS
-from lipobench.runner import run_experiment
+from lipobench.run import run_experiment
 
 MARKERS_ENV = "LIPOBENCH_TEST_MARKERS"
 SLEEP_ENV = "LIPOBENCH_TEST_SLEEP"

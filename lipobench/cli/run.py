@@ -36,10 +36,10 @@ def run_command(
     With --only, the other methods' rows of an earlier run in the same folder are kept.
     Ctrl-C stops it cleanly (exit 130); running the same command again resumes.
     """
-    from lipobench.executors import from_config
+    from lipobench.run.executors import from_config
     from lipobench.experiment import ExecutorKind, load_experiment
     from lipobench.plugins import load_registry
-    from lipobench.runner import run_experiment
+    from lipobench.run import run_experiment
 
     kind = None
     if executor is not None:

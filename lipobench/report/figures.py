@@ -3,7 +3,7 @@
 Rates come from the table (:mod:`lipobench.report.aggregate`); what the table does not hold
 (score sweeps, sizes, which region was matched) is recomputed from the cached per-image
 prediction files and the dataset's ground truth with :mod:`lipobench.metrics`, exactly as the
-runner scored them (:func:`lipobench.runner.scoring_shape`). The figures themselves are
+runner scored them (:func:`lipobench.run.scoring.scoring_shape`). The figures themselves are
 drawn by :mod:`lipobench.report.plots` and :mod:`lipobench.report.overlays`, and written by
 :mod:`lipobench.report.make`.
 """
@@ -29,7 +29,7 @@ __all__ = ["select_parameters", "score_curves", "size_strata", "overlay_panels",
 
 def _truth_shaped(folder: ResultsFolder, image: str, kind: str):
     from lipobench.regions import RegionKind
-    from lipobench.runner import scoring_shape
+    from lipobench.run.scoring import scoring_shape
 
     micrograph = folder.micrograph(image)
     if micrograph.truth is None:

@@ -121,7 +121,7 @@ class ResultsFolder:
         return self._micrographs[name]
 
     def predictions(self, relative: str):
-        """A prediction file of the run (see :func:`lipobench.runner.prediction_file`)."""
+        """A prediction file of the run (see :func:`lipobench.run.scoring.prediction_file`)."""
         from lipobench.cache import load_regions
 
         path = self.root / relative

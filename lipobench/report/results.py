@@ -1,6 +1,6 @@
 """The results table: one tidy row per configuration, fold, test image and IoU threshold.
 
-Files written under the run's output folder (layout in :mod:`lipobench.runner`):
+Files written under the run's output folder (layout in :mod:`lipobench.run`):
 
 ``results.parquet`` and ``results.csv``, columns:
 
