@@ -282,7 +282,7 @@ def test_installed_entry_point_exit_code_and_single_line(tmp_path):
 def test_unknown_target_names_the_option_and_every_choice(dataset, capsys):
     code, _, err = run_cli(["convert", dataset, dataset.parent / "out", "--to", "eman"],
                            capsys)
-    assert_user_error(code, err, "--to eman: not one of ", "cryolo, star, roi", "cellpose",
+    assert_user_error(code, err, "--to eman: unknown target; use ", "cryolo, star, roi", "cellpose",
                       "lipopose", "topaz", "log")
     assert_nothing_written(dataset.parent)
 

@@ -123,7 +123,7 @@ def test_roi_folder_reads_back_as_a_dataset_for_training(fake_cellpose, inputs, 
         (["--diameters", "ten"], "START:STOP:STEP"),
         (["--until", "101"], "--until 101 is outside 0..100"),
         (["--until", "-1"], "--until -1 is outside 0..100"),
-        (["--merge", "fuse"], "--merge 'fuse'"),
+        (["--merge", "fuse"], "--merge fuse: unknown merge; use connected or instances"),
         (["--confidence", "sliding_window"], "--window"),
     ],
 )

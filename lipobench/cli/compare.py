@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 
+from lipobench.choices import choose
 from lipobench.cli._app import app
 from lipobench.errors import UserError
 
@@ -44,11 +45,9 @@ def compare_command(
     from lipobench.report.folder import open_results
     from lipobench.report.intervals import compare, micrograph_counts, resolve_configuration
 
-    try:
-        chosen = Metric(metric)
-    except ValueError:
-        raise UserError(f"--metric {metric}: unknown metric; use f1, precision or "
-                        "recall") from None
+    # f1 first: it is the default, and the help lists it so.
+    chosen = Metric(choose(["f1", "precision", "recall"], metric, key="--metric",
+                           what="metric"))
     if not (math.isfinite(iou) and 0.0 < iou < 1.0):
         raise UserError(f"--iou {iou:g}: an IoU threshold lies strictly between 0 and 1; "
                         "use one the run scored, e.g. 0.5")

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from lipobench.choices import choose
 from lipobench.cli._app import app
 from lipobench.errors import UserError
 
@@ -40,34 +40,6 @@ __all__ = ["convert_dataset", "convert_targets"]
 
 #: The folder inside OUT's temporary twin where an adapter's to_native writes.
 _NATIVE_WORK = ".to_native"
-
-
-class _LazyMicrographs(Sequence):
-    """The dataset's micrographs, each loaded when asked for: memory stays one micrograph's."""
-
-    def __init__(self, dataset, names: list[str]):
-        self.dataset, self.names = dataset, list(names)
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return _LazyMicrographs(self.dataset, self.names[index])
-        return self.dataset.micrograph(self.names[index])
-
-
-def _choose(value: str, choices: Sequence[str], key: str) -> str:
-    """``value`` among ``choices`` (exact, else the one equal ignoring case), or a UserError.
-
-    The error is one line naming ``key`` and every choice.
-    """
-    if value in choices:
-        return value
-    folded = [c for c in choices if c.lower() == value.lower()]
-    if len(folded) == 1:
-        return folded[0]
-    raise UserError(f"{key} {value}: not one of {', '.join(choices)}; choose one of them")
 
 
 def convert_targets(registry=None) -> list[str]:
@@ -153,7 +125,7 @@ def _resolve(target, registry=None):
         from lipobench.plugins import load_registry
 
         registry = load_registry()
-    name = _choose(target, convert_targets(registry), "--to")
+    name = choose(convert_targets(registry), target, key="--to", what="target")
     return name, None, registry.get(name)
 
 
@@ -178,7 +150,7 @@ def convert_dataset(dataset, target: str, out: Path, *, box_size: float | None =
         raise UserError(f"{dataset.root}: dataset has no masks, so there is no ground truth to "
                         "convert; set 'masks' in [dataset] of its dataset.toml")
     _check_out(out, dataset.root, overwrite)
-    micrographs = _LazyMicrographs(dataset, dataset.names if names is None else names)
+    micrographs = dataset.lazy_micrographs(names)
 
     with atomic_dir(out) as tmp:
         if export is not None:

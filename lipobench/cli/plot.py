@@ -21,15 +21,12 @@ def plot_command(
     import matplotlib
 
     matplotlib.use("Agg")
-    from lipobench.errors import UserError
+    from lipobench.choices import choose
     from lipobench.fsutil import check_output_dir
     from lipobench.plugins import get_plugin_manager, load_registry
     from lipobench.report.make import PlotFormat, make_plots
 
-    try:
-        chosen = PlotFormat(fmt)
-    except ValueError:
-        raise UserError(f"--format {fmt}: unknown format; use png, svg or both") from None
+    chosen = choose(PlotFormat, fmt, key="--format", what="format")
     if out is not None or results.is_dir():
         check_output_dir(out if out is not None else results / "plots", key="--out")
     plugins = get_plugin_manager()

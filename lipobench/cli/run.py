@@ -36,18 +36,15 @@ def run_command(
     With --only, the other methods' rows of an earlier run in the same folder are kept.
     Ctrl-C stops it cleanly (exit 130); running the same command again resumes.
     """
-    from lipobench.run.executors import from_config
+    from lipobench.choices import choose
     from lipobench.experiment import ExecutorKind, load_experiment
     from lipobench.plugins import load_registry
     from lipobench.run import run_experiment
+    from lipobench.run.executors import from_config
 
     kind = None
     if executor is not None:
-        try:
-            kind = ExecutorKind(executor)
-        except ValueError:
-            raise UserError(f"--executor {executor}: unknown executor; use local or dask") \
-                from None
+        kind = choose(ExecutorKind, executor, key="--executor", what="executor")
     if kind is ExecutorKind.LOCAL and (workers or scheduler):
         raise UserError("--workers and --scheduler need --executor dask; add it or drop them")
     if workers and scheduler:

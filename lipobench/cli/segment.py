@@ -121,12 +121,12 @@ def segment_command(
     import pandas as pd
 
     from lipobench.adapters.lipopose import LipoPoseAdapter, LipoPosePredictParams
+    from lipobench.choices import choose
     from lipobench.fsutil import atomic_path
     from lipobench.imageio import write_labels_tiff
     from lipobench.lipopose import (
         ConfidenceMethod,
         MergeMethod,
-        as_choice,
         parse_diameter_range,
         thresholds_until,
     )
@@ -135,8 +135,9 @@ def segment_command(
 
     # Every input is checked before anything is computed or written.
     thresholds = thresholds_until(until, key="--until")
-    merge_method = as_choice(MergeMethod, merge, "--merge")
-    confidence_method = as_choice(ConfidenceMethod, confidence, "--confidence")
+    merge_method = choose(MergeMethod, merge, key="--merge", what="merge")
+    confidence_method = choose(ConfidenceMethod, confidence, key="--confidence",
+                               what="confidence method")
     if confidence_method is ConfidenceMethod.SLIDING_WINDOW and window is None:
         raise UserError("--window: --confidence sliding_window needs --window K, the number "
                         "of consecutive diameters per window")
@@ -147,7 +148,7 @@ def segment_command(
         raise UserError(f"--window {window}: must be at least 1 diameter")
     from lipobench.adapters.device import Device, resolve_torch_device
 
-    chosen_device = as_choice(Device, device, "--device")
+    chosen_device = choose(Device, device, key="--device", what="device")
     if pixel_size_nm is not None and not pixel_size_nm > 0:
         raise UserError(f"--pixel-size-nm {pixel_size_nm:g} must be positive")
     if str(model) == "default":

@@ -33,7 +33,7 @@ from lipobench.lipopose.confidence import DetectionCounts, confidence_map, detec
 from lipobench.lipopose.diameters import DiameterRange, parse_diameter_range
 from lipobench.lipopose.instances import merge_instances
 from lipobench.lipopose.merge import merge_masks, merge_until
-from lipobench.lipopose.methods import ConfidenceMethod, MergeMethod, as_choice
+from lipobench.lipopose.methods import ConfidenceMethod, MergeMethod
 from lipobench.lipopose.pipeline import MaskCache, SegmentFn, iter_masks, iter_merged
 from lipobench.lipopose.thresholds import DEFAULT_THRESHOLDS, thresholds_until
 
@@ -41,7 +41,6 @@ __all__ = [
     "DEFAULT_THRESHOLDS",
     "ConfidenceMethod",
     "MergeMethod",
-    "as_choice",
     "DetectionCounts",
     "DiameterRange",
     "parse_diameter_range",

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lipobench.choices import choose
 from lipobench.errors import UserError
-from lipobench.lipopose.methods import ConfidenceMethod, as_choice
+from lipobench.lipopose.methods import ConfidenceMethod
 
 __all__ = ["DetectionCounts", "detection_counts", "confidence_map"]
 
@@ -67,7 +68,7 @@ def detection_counts(masks, *, method: ConfidenceMethod | str = ConfidenceMethod
     ([[2, 1, 0]], 2)
     """
     arrays = check_masks(masks)
-    method = as_choice(ConfidenceMethod, method, "confidence method")
+    method = choose(ConfidenceMethod, method, key="method", what="confidence method")
     n = len(arrays)
     dtype = np.uint8 if n <= 255 else np.uint16
     if method is ConfidenceMethod.AVERAGE:

@@ -13,10 +13,11 @@ from fractions import Fraction
 
 import numpy as np
 
+from lipobench.choices import choose
 from lipobench.errors import UserError
 from lipobench.lipopose.confidence import DetectionCounts, detection_counts
 from lipobench.lipopose.instances import merge_instances
-from lipobench.lipopose.methods import ConfidenceMethod, MergeMethod, as_choice
+from lipobench.lipopose.methods import ConfidenceMethod, MergeMethod
 from lipobench.lipopose.thresholds import DEFAULT_THRESHOLDS, check_thresholds
 
 __all__ = ["merge_until", "merge_masks"]
@@ -189,7 +190,7 @@ def merge_masks(label_masks, thresholds=DEFAULT_THRESHOLDS, *,
     >>> merge_masks(m, [40, 0])[0].tolist()
     [[1, 0, 2]]
     """
-    merge = as_choice(MergeMethod, merge, "merge")
+    merge = choose(MergeMethod, merge, key="merge", what="merge")
     if merge is MergeMethod.INSTANCES:
         return merge_instances(label_masks, thresholds, method=method, window=window)
     return merge_until(detection_counts(label_masks, method=method, window=window), thresholds)

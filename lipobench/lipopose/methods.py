@@ -1,15 +1,13 @@
 """LipoPose's two choices, as enums: the confidence map and the merge.
 
-:func:`as_choice` turns a user's string into a member, or a UserError naming the allowed values.
+:func:`lipobench.choices.choose` turns a user's string into a member.
 """
 
 from __future__ import annotations
 
 import enum
 
-from lipobench.errors import UserError
-
-__all__ = ["ConfidenceMethod", "MergeMethod", "as_choice"]
+__all__ = ["ConfidenceMethod", "MergeMethod"]
 
 
 class ConfidenceMethod(str, enum.Enum):
@@ -35,16 +33,3 @@ class MergeMethod(str, enum.Enum):
 
     CONNECTED = "connected"
     INSTANCES = "instances"
-
-
-def as_choice(enum_cls, value, key: str):
-    """``enum_cls(value)``, or a UserError naming ``key`` and the allowed values.
-
-    >>> as_choice(MergeMethod, "connected", "merge")
-    <MergeMethod.CONNECTED: 'connected'>
-    """
-    try:
-        return enum_cls(value)
-    except ValueError:
-        known = ", ".join(repr(m.value) for m in enum_cls)
-        raise UserError(f"{key} {value!r} is not one of {known}: pick one of those") from None

@@ -532,7 +532,7 @@ def test_the_adapter_module_still_exports_the_algorithms():
 
     moved = ["DEFAULT_THRESHOLDS", "ConfidenceMethod", "MergeMethod", "DetectionCounts",
              "DiameterRange", "parse_diameter_range", "detection_counts", "confidence_map",
-             "merge_until", "merge_instances", "merge_masks", "thresholds_until", "as_choice"]
+             "merge_until", "merge_instances", "merge_masks", "thresholds_until"]
     for name in moved:
         assert getattr(adapter_module, name) is getattr(algorithms, name), name
         assert name in adapter_module.__all__
