@@ -110,3 +110,19 @@ def test_every_package_is_listed_for_installation():
         listed = set(tomllib.load(handle)["tool"]["setuptools"]["packages"])
     packages = {name for name, path in _modules().items() if path.name == "__init__.py"}
     assert packages <= listed, sorted(packages - listed)
+
+
+#: A module longer than this says in its docstring why it stays one module.
+LONG_MODULE_LINES = 450
+
+
+def test_a_long_module_says_why_it_is_one_module():
+    long_without_reason = []
+    for name, path in sorted(_modules().items()):
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") <= LONG_MODULE_LINES:
+            continue
+        doc = ast.get_docstring(ast.parse(text)) or ""
+        if "Why one module of this length:" not in doc:
+            long_without_reason.append(f"{name} ({text.count(chr(10))} lines)")
+    assert not long_without_reason, long_without_reason
