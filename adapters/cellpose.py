@@ -4,8 +4,8 @@ Functions for other code (LipoPose's multi-diameter inference loads the model on
 
 - :func:`load_cellpose_model` ``(model_ref, device=Device.AUTO)``: a ready ``CellposeModel``
   from a trained model file or an already-downloaded built-in name (never downloads);
-- :func:`segment` ``(model, image, *, diameter=None, flow_threshold=0.4,
-  cellprob_threshold=0.0)``: one micrograph's label image (int32), preprocessed exactly as
+- :func:`segment` ``(model, image, *, diameter=None, flow_threshold=None,
+  cellprob_threshold=None)``: one micrograph's label image (int32), preprocessed exactly as
   in training;
 - :meth:`CellposeAdapter.masks_at_diameters` ``(model_ref, micrographs, diameters)``:
   ``result[i][k]`` is the label image of micrograph ``i`` at ``diameters[k]``, one model load.
@@ -222,11 +222,13 @@ def _cellpose_model(path: Path | None, torch_device, *, diam_mean: float = 30.0,
 
 
 def segment(model, image: np.ndarray, *, diameter: float | None = None,
-            flow_threshold: float = 0.4, cellprob_threshold: float = 0.0) -> np.ndarray:
+            flow_threshold: float | None = None,
+            cellprob_threshold: float | None = None) -> np.ndarray:
     """Segment one micrograph with a loaded model; an int32 label image of the image's shape.
 
     ``diameter`` (pixels) rescales the image by ``model.diam_mean / diameter``; None uses the
-    mean diameter of the model's training masks.
+    mean diameter of the model's training masks. A threshold left None takes the default of
+    :class:`CellposeThresholds`, where the defaults are written once.
 
     The steps are those of ``CellposeModel.eval`` for one 2-D image with its defaults
     (normalise, run the network at the rescaled size, resize the flows back, dynamics at full
@@ -238,6 +240,9 @@ def segment(model, image: np.ndarray, *, diameter: float | None = None,
     from cellpose import core, dynamics, transforms
     from cellpose.models import normalize_default
 
+    thresholds = CellposeThresholds(
+        **{k: v for k, v in (("flow_threshold", flow_threshold),
+                             ("cellprob_threshold", cellprob_threshold)) if v is not None})
     height, width = np.shape(image)
     with _quiet_cellpose():
         x = transforms.convert_image(prepare_image(image), [0, 0], nchan=model.nchan)
@@ -251,8 +256,8 @@ def segment(model, image: np.ndarray, *, diameter: float | None = None,
             flows = transforms.resize_image(flows, height, width)
         masks = dynamics.resize_and_compute_masks(
             flows[0, ..., :2].transpose((2, 0, 1)), flows[0, ..., 2],
-            niter=200 / rescale, cellprob_threshold=cellprob_threshold,
-            flow_threshold=flow_threshold, device=model.device)
+            niter=200 / rescale, cellprob_threshold=thresholds.cellprob_threshold,
+            flow_threshold=thresholds.flow_threshold, device=model.device)
     return np.asarray(masks).astype(np.int32, copy=False).reshape(height, width)
 
 
@@ -441,9 +446,12 @@ class CellposeAdapter(Adapter):
         return final
 
     def masks_at_diameters(self, model_ref: ModelRef, micrographs: Sequence[Micrograph],
-                           diameters: Sequence[float | None], *, flow_threshold: float = 0.4,
-                           cellprob_threshold: float = 0.0) -> list[list[np.ndarray]]:
+                           diameters: Sequence[float | None], *,
+                           flow_threshold: float | None = None,
+                           cellprob_threshold: float | None = None) -> list[list[np.ndarray]]:
         """Label images of every micrograph at every diameter, loading the model once.
+
+        Thresholds left None take :class:`CellposeThresholds`' defaults (see :func:`segment`).
 
         ``result[i][k]`` belongs to ``micrographs[i]`` and ``diameters[k]``.
         """
