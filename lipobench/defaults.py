@@ -1,4 +1,4 @@
-"""Default trained models: the recipe that makes them and the lookup that finds them.
+"""Default trained models: the recipe that makes them, run by the runner, and the export step.
 
 Training Cellpose from scratch for a few CPU minutes yields no masks at all, so a demo that
 trains on the spot shows zeros. lipobench therefore ships models trained once by
@@ -7,26 +7,42 @@ manifest (``lipobench/models/manifest.json``) that records, for each model, its 
 command, seeds, package versions, training time and device, and its precision and recall at
 IoU 0.5 on the held-out split. An experiment uses them with ``init = "default"`` (Cellpose,
 LipoPose) or ``pretrained = "default"`` (Topaz).
+
+The flow: :class:`DefaultsRecipe` becomes an experiment (:meth:`DefaultsRecipe.experiment`:
+the preset's own train/test split, IoU 0.5, one configuration per method), which
+:func:`lipobench.run.run_experiment` runs in ``WORK/train`` (training, its cache, resuming
+after a kill, prediction and scoring on the held-out split are the runner's); the export
+then copies each trained model from the run's cache into the models folder and writes the
+manifest with the run's scores. ``--validate-only`` runs the same recipe on the shipped models
+in ``WORK/validate`` (``init = "default"``, ``pretrained = "default"``), training nothing.
+
+Each method's part of the recipe holds the adapter's own parameter schemas, one per stage,
+and says only where it differs from the adapter's defaults.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import io
 import json
 import platform
 import shlex
 import shutil
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
-from lipobench.adapters.cryolo import CryoloTrainParams
-from lipobench.errors import ToolUnavailableError
-from lipobench.fsutil import atomic_path, atomic_write_text
+from lipobench.adapters.base import Stage
+from lipobench.adapters.cellpose import CellposePredictParams, CellposeTrainParams
+from lipobench.adapters.cryolo import CryoloSelectParams, CryoloTrainParams
+from lipobench.adapters.lipopose import LipoPosePredictParams, LipoPoseSelectParams
+from lipobench.adapters.topaz import TopazPredictParams, TopazSelectParams, TopazTrainParams
+from lipobench.errors import ToolFailedError, ToolUnavailableError, UserError
+from lipobench.experiment import Experiment, parse_experiment
+from lipobench.fsutil import atomic_path, atomic_write_text, inside
 from lipobench.shipped import (
     _TRAIN_DEFAULTS_FIX,
     MANIFEST_NAME,
@@ -37,83 +53,145 @@ from lipobench.shipped import (
     user_models_dir,
 )
 
-__all__ = [
-    "MODELS_DIR",
-    "DefaultsRecipe",
-    "CryoloRecipe",
-    "user_models_dir",
-    "packaged_model",
-    "read_manifest",
-    "train_defaults",
-    "sha256_of",
-]
-
-class CellposeRecipe(BaseModel):
-    """How the default Cellpose (CPnet) model is trained."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    n_epochs: int = Field(300, ge=1)
-    learning_rate: float = Field(0.005, gt=0)
-    weight_decay: float = Field(1e-5, ge=0)
-    diam_mean: float = Field(30.0, gt=0)
-    bsize: int = Field(128, ge=64)
-    seed: int = 0
+__all__ = ["MODELS_DIR", "DefaultsRecipe", "MethodRecipe", "CellposeRecipe", "LipoPoseValidation",
+           "TopazRecipe", "CryoloRecipe", "user_models_dir", "packaged_model", "read_manifest",
+           "train_defaults", "validate_defaults", "sha256_of"]
 
 
-class TopazRecipe(BaseModel):
-    """How the default Topaz detector is trained (radii in pixels of the dataset's images)."""
+class MethodRecipe(BaseModel):
+    """One method's part of the recipe: a field per stage, typed by the adapter's schema.
+
+    Values may be given flat, as in an experiment file's method table
+    (``CellposeRecipe(n_epochs=1)``): each goes to the stage whose schema declares it, over
+    the recipe's own values of that stage; ``train=<schema instance>`` replaces a whole
+    stage. Dumped flat, every value of every stage, so a manifest says all that was used.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    downsample: int = Field(4, ge=1)
-    radius: float = Field(12.0, gt=0)
-    extract_radius: float = Field(30.0, gt=0)
-    #: Picks below this log-likelihood ratio are dropped in validation (0: p > 0.5); Topaz
-    #: extract itself keeps hundreds of low-scoring picks per micrograph.
-    min_score: float = 0.0
-    num_epochs: int = Field(10, ge=1)
-    epoch_size: int = Field(100, ge=1)
-    minibatch_size: int = Field(64, ge=1)
+    @model_validator(mode="before")
+    @classmethod
+    def _by_stage(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        stages: dict[str, Any] = {}
+        for stage, field in cls.model_fields.items():
+            given = data.get(stage, {})
+            stages[stage] = given if isinstance(given, BaseModel) else {
+                **field.get_default().model_dump(), **given}
+        for key, value in data.items():
+            if key in cls.model_fields:
+                continue
+            owner = next((s for s, f in cls.model_fields.items()
+                          if key in f.annotation.model_fields), None)
+            if owner is None:
+                known = [k for f in cls.model_fields.values() for k in f.annotation.model_fields]
+                raise ValueError(f"unknown parameter {key!r}; known: {', '.join(known)}")
+            if isinstance(stages[owner], BaseModel):
+                stages[owner] = stages[owner].model_dump()
+            stages[owner][key] = value
+        return stages
+
+    @model_serializer(mode="wrap")
+    def _flat(self, handler) -> dict[str, Any]:
+        return {key: value for stage in handler(self).values() for key, value in stage.items()}
+
+    def table(self, *stages: Stage) -> dict[str, Any]:
+        """The values of ``stages`` (default: all) as an experiment's method table holds them.
+
+        None is left out: an experiment file has no None, and every schema's None-valued
+        parameter defaults to None.
+        """
+        names = [s.value for s in stages] or list(type(self).model_fields)
+        return {key: value for name in names if name in type(self).model_fields
+                for key, value in getattr(self, name).model_dump(
+                    mode="json", exclude_none=True).items()}
 
 
-class CryoloRecipe(BaseModel):
-    """How the default crYOLO model is trained: the adapter's own TRAIN schema, longer.
+class CellposeRecipe(MethodRecipe):
+    """The default Cellpose (CPnet) model: from scratch, 300 epochs on 128 px tiles."""
+
+    train: CellposeTrainParams = CellposeTrainParams(n_epochs=300, bsize=128)
+    predict: CellposePredictParams = CellposePredictParams()
+
+
+class LipoPoseValidation(MethodRecipe):
+    """LipoPose on the held-out split with the default Cellpose model (it trains as Cellpose)."""
+
+    predict: LipoPosePredictParams = LipoPosePredictParams(diameter_step=10.0)
+    select: LipoPoseSelectParams = LipoPoseSelectParams()
+
+
+class TopazRecipe(MethodRecipe):
+    """The default Topaz detector (radii in pixels of the dataset's images).
+
+    Validation keeps picks of log-likelihood ratio 0 and above (p > 0.5): Topaz extract
+    itself keeps hundreds of low-scoring picks per micrograph.
+    """
+
+    train: TopazTrainParams = TopazTrainParams(downsample=4, radius=12.0, epoch_size=100,
+                                               minibatch_size=64)
+    predict: TopazPredictParams = TopazPredictParams(extract_radius=30.0)
+    select: TopazSelectParams = TopazSelectParams(min_score=0.0)
+
+
+class CryoloRecipe(MethodRecipe):
+    """The default crYOLO model: the adapter's own TRAIN schema, longer.
 
     Its model file (about 200 MB for PhosaurusNet) does not belong in the repository: it goes
     to :func:`user_models_dir`, and ``pretrained_weights = "default"`` starts from it.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    train: CryoloTrainParams = CryoloTrainParams(nb_epoch=30, warmup=3, early_stop=10,
-                                                 train_times=5)
-    #: Validation keeps boxes of at least this confidence.
-    confidence: float = Field(0.3, ge=0, le=1)
+    train: CryoloTrainParams = CryoloTrainParams(nb_epoch=30, warmup=3, train_times=5)
+    select: CryoloSelectParams = CryoloSelectParams()
 
 
-class LipoPoseValidation(BaseModel):
-    """How the LipoPose pipeline is run on the held-out split with the default Cellpose model."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    diameter_step: float = Field(10.0, gt=0)
-    until: float = Field(0.0, ge=0, le=100)
+#: Cellpose (and LipoPose) with the shipped model, trained no further.
+_SHIPPED_CELLPOSE = {"init": "default", "n_epochs": 0}
 
 
 class DefaultsRecipe(BaseModel):
-    """Everything that decides the default models; saved in the manifest."""
+    """Everything that decides the default models; saved in the manifest.
+
+    Beyond the methods' parameters only the dataset: the synthetic preset, its seed and
+    (tests use a handful) its number of micrographs, None: the preset's own.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     preset: str = "paper"
     data_seed: int = 2023
-    #: None: the preset's own number of micrographs (tests use a handful).
     n_images: int | None = Field(None, ge=2)
     cellpose: CellposeRecipe = CellposeRecipe()
     lipopose: LipoPoseValidation = LipoPoseValidation()
     topaz: TopazRecipe = TopazRecipe()
     cryolo: CryoloRecipe = CryoloRecipe()
+
+    def experiment(self, tools: Sequence[str], device: str = "auto", *,
+                   shipped: bool = False) -> Experiment:
+        """The experiment of ``tools``: train on the preset's training split, score on its
+        held-out split at IoU 0.5. LipoPose runs with Cellpose (it reuses that training).
+
+        ``shipped``: the shipped Cellpose and Topaz models instead of training.
+        """
+        methods: dict[str, dict[str, Any]] = {}
+        if "cellpose" in tools:
+            train = _SHIPPED_CELLPOSE if shipped else self.cellpose.table(Stage.TRAIN)
+            methods["cellpose"] = {**train, **self.cellpose.table(Stage.PREDICT)}
+            methods["lipopose"] = {**train, **self.lipopose.table()}
+        if "topaz" in tools:
+            train = {"pretrained": "default"} if shipped else self.topaz.table(Stage.TRAIN)
+            methods["topaz"] = {**train, **self.topaz.table(Stage.PREDICT, Stage.SELECT)}
+        if "cryolo" in tools:
+            methods["cryolo"] = self.cryolo.table()
+        synthetic: dict[str, Any] = {"preset": self.preset, "seed": self.data_seed}
+        if self.n_images is not None:
+            synthetic["n_images"] = self.n_images
+        return parse_experiment({
+            "name": "validate-defaults" if shipped else "train-defaults",
+            "iou_thresholds": [0.5], "dataset": {"synthetic": synthetic},
+            "tools": {name: {"device": device} for name in methods if name != "cryolo"},
+            "methods": methods}, source="the default-model recipe")
 
 
 def _versions() -> dict[str, str]:
@@ -136,81 +214,96 @@ def _device_name(device: str) -> str:
     return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
-def _validate(adapter, model, micrographs, workdir, *, predict_params=None, select_params=None,
-              scoring_shape=lambda truth: truth, predictions=None) -> dict:
-    """Micro-averaged counts, precision, recall and F1 at IoU 0.5 on ``micrographs``
-    (of ``predictions`` when the caller has them already)."""
-    from lipobench.metrics import aggregate, match
+class _Lines(io.TextIOBase):
+    """A text stream handing each finished line to ``log``: the runner's notes go there."""
 
-    if predictions is None:
-        predictions = adapter.predict(model, micrographs, predict_params or {}, workdir)
-    results = []
-    for micrograph, prediction in zip(micrographs, predictions):
-        prediction = adapter.select(prediction, select_params or {})
-        results.append(match(scoring_shape(micrograph.truth), prediction, (0.5,)))
-    row = aggregate(results, how="micro").iloc[0]
-    return {key: (int(row[key]) if key in ("tp", "fp", "fn") else round(float(row[key]), 4))
-            for key in ("tp", "fp", "fn", "precision", "recall", "f1")}
+    def __init__(self, log: Callable[[str], None]):
+        self._log, self._part = log, ""
 
+    def writable(self) -> bool:
+        return True
 
-def _recipe_dataset(recipe: DefaultsRecipe, work_dir: Path, log):
-    """The recipe's synthetic dataset, simulated into ``work_dir`` once."""
-    from lipobench.data import load_dataset
-    from lipobench.synth import make_dataset
-
-    count = "" if recipe.n_images is None else f"-{recipe.n_images}"
-    data_dir = Path(work_dir) / f"synthetic-{recipe.preset}-{recipe.data_seed}{count}"
-    if not (data_dir / "dataset.toml").is_file():
-        log(f"simulating the {recipe.preset} preset (seed {recipe.data_seed}) into {data_dir}")
-        make_dataset(data_dir, preset=recipe.preset, seed=recipe.data_seed,
-                     n_images=recipe.n_images)
-    return load_dataset(data_dir)
+    def write(self, text: str) -> int:
+        *lines, self._part = (self._part + text).split("\n")
+        for line in lines:
+            self._log(line)
+        return len(text)
 
 
-def _validate_cellpose(model, test_set, recipe: DefaultsRecipe, device: str, work_dir: Path):
-    """Cellpose alone, and the LipoPose pipeline on the same model, on the held-out split."""
-    from lipobench.adapters.cellpose import CellposeAdapter
-    from lipobench.adapters.lipopose import LipoPoseAdapter
+class _Run:
+    """A finished run of a recipe experiment: its results, dataset, plan and cache."""
 
-    cellpose = _validate(CellposeAdapter(device=device), model, test_set,
-                         work_dir / "cellpose" / "val")
-    lipopose = _validate(LipoPoseAdapter(device=device), model, test_set,
-                         work_dir / "lipopose" / "val",
-                         predict_params={"diameter_step": recipe.lipopose.diameter_step},
-                         select_params={"until": recipe.lipopose.until})
-    return cellpose, lipopose
+    def __init__(self, experiment: Experiment, work_dir: Path, name: str, log, *,
+                 fresh: bool = False):
+        from rich.console import Console
 
+        from lipobench.cache import Cache
+        from lipobench.data import load_dataset
+        from lipobench.experiment import DatasetConfig, check_experiment
+        from lipobench.plugins import load_registry
+        from lipobench.run import check_dataset_source, plan_run, prepare_dataset, run_experiment
 
-def _validate_topaz(model, test_set, recipe: DefaultsRecipe, device: str, work_dir: Path):
-    """Topaz picks as circles of the extraction radius against minimal enclosing circles."""
-    from lipobench.adapters.topaz import TopazAdapter
+        registry = load_registry(disable_plugins=True)
+        check_experiment(experiment, registry)
+        check_dataset_source(experiment)
+        source = experiment.dataset.synthetic
+        log(f"the {source.preset} preset (seed {source.seed}): simulated into "
+            f"{work_dir / 'data'} once, reused after")
+        # Drawn into WORK/data, not the run's folder: training and validation share it.
+        data_dir = prepare_dataset(experiment, work_dir)
+        experiment = experiment.model_copy(update={"dataset": DatasetConfig(path=data_dir)})
+        self.out = Path(work_dir) / name
+        log(f"running {', '.join(experiment.methods)} in {self.out} (a killed run resumes)")
+        self.result = run_experiment(
+            experiment, out=self.out, registry=registry, fresh=fresh, keep_other_methods=True,
+            console=Console(file=_Lines(log), width=100_000, no_color=True, highlight=False))
+        log(f"{self.result.counts['done']} tasks ({self.result.counts['cached']} cached, "
+            f"{self.result.counts['failed']} failed)")
+        self.dataset = load_dataset(data_dir)
+        self.plan = plan_run(experiment, registry, self.dataset)
+        self.cache = Cache(self.out / "cache")
 
-    return _validate(TopazAdapter(device=device), model, test_set, work_dir / "topaz" / "val",
-                     predict_params={"extract_radius": recipe.topaz.extract_radius},
-                     select_params={"min_score": recipe.topaz.min_score},
-                     scoring_shape=lambda truth: truth.to_circles())
+    def scores(self, method: str) -> dict[str, Any]:
+        """Micro-averaged counts, precision, recall and F1 at IoU 0.5 of ``method``'s one
+        configuration; its failure raises, naming its log."""
+        summary = self.result.summary
+        rows = summary[(summary["method"] == method) & (summary["status"] == "ok")
+                       & (summary["iou_threshold"] == 0.5)]
+        if rows.empty:
+            failed = self.result.table[self.result.table["method"] == method].iloc[0]
+            if failed["status"] == "unavailable":
+                raise ToolUnavailableError(f"{method}: {failed['error']}")
+            log_file = self.out / failed["log_file"] if failed["log_file"] else None
+            raise ToolFailedError(f"{method}: {failed['error']}"
+                                  + (f"; see log {log_file}" if log_file else ""),
+                                  log_path=log_file)
+        row = rows.iloc[0]
+        return {key: (int(row[key]) if key in ("tp", "fp", "fn") else round(float(row[key]), 4))
+                for key in ("tp", "fp", "fn", "precision", "recall", "f1")}
 
+    def trained(self, method: str) -> tuple[Path, dict[str, Any]]:
+        """The model ``method`` trained (inside its cache entry) and the entry's record."""
+        item = next(c for c in self.plan.configs if c.configuration.method == method)
+        record = self.cache.train_done(item.train_key)
+        if record is None or "path" not in record.get("model", {}):
+            raise ToolFailedError(f"{method}: no finished training in "
+                                  f"{self.cache.train_dir(item.train_key)}; run again")
+        return inside(self.cache.train_dir(item.train_key), record["model"]["path"]), record
 
-def _validate_cryolo(model, test_set, recipe: DefaultsRecipe, work_dir: Path):
-    """crYOLO's boxes against tight boxes, beside random boxes of the same count and size."""
-    from lipobench.adapters.cryolo import CryoloAdapter
-    from lipobench.metrics.chance import chance_counts
+    def chance(self, method: str, scores: Mapping[str, Any], box_size: float) -> dict:
+        """Precision and recall of random boxes, as many per test image as ``method`` kept."""
+        from lipobench.metrics import rates
+        from lipobench.metrics.chance import chance_counts
 
-    from lipobench.metrics import rates
-
-    adapter = CryoloAdapter()
-    select = {"confidence": recipe.cryolo.confidence}
-    predictions = adapter.predict(model, test_set, {}, work_dir / "cryolo" / "val")
-    scores = _validate(adapter, model, test_set, None, select_params=select,
-                       scoring_shape=lambda truth: truth.to_boxes(), predictions=predictions)
-    box_size = float(adapter.model_info(model)["box_size"])
-    chance_tp = sum(chance_counts(m.truth, len(adapter.select(p, select)), box_size)[0]
-                    for m, p in zip(test_set, predictions))
-    precision, recall, _ = rates(chance_tp, scores["tp"] + scores["fn"],
-                                 scores["tp"] + scores["fp"])
-    scores["chance_precision"] = round(float(precision), 4)
-    scores["chance_recall"] = round(float(recall), 4)
-    return scores
+        table = self.result.table
+        rows = table[(table["method"] == method) & (table["iou_threshold"] == 0.5)]
+        chance_tp = sum(chance_counts(self.dataset.micrograph(row.image).truth,
+                                      int(row.n_pred), box_size)[0]
+                        for row in rows.itertuples(index=False))
+        precision, recall, _ = rates(chance_tp, scores["tp"] + scores["fn"],
+                                     scores["tp"] + scores["fp"])
+        return {"chance_precision": round(float(precision), 4),
+                "chance_recall": round(float(recall), 4)}
 
 
 def validate_defaults(
@@ -222,67 +315,73 @@ def validate_defaults(
 ) -> dict[str, dict[str, Any]]:
     """Validate the shipped default models again, with the manifest's recipe; train nothing.
 
+    The recipe's experiment with the shipped models, run afresh in ``work_dir/validate``.
     Returns, per model, the scores measured now beside those the manifest records, so anyone
     can check the manifest's numbers.
     """
-    from lipobench.adapters.topaz import TopazAdapter
-
-    report = {}
-    work_dir = Path(work_dir)
     if "cryolo" in tools:
-        manifest = read_manifest(user_models_dir())
-        if "cryolo" not in manifest["models"]:
-            raise ToolUnavailableError(f"no default cryolo model in {user_models_dir()}: run "
-                                       "`lipobench train-defaults --tool cryolo`")
-        recipe = DefaultsRecipe.model_validate(manifest["recipe"])
-        test_set = _recipe_dataset(recipe, work_dir, log)
-        test_set = test_set.micrographs(test_set.split["test"])
-        report["cryolo"] = {
-            "now": _validate_cryolo(packaged_model("cryolo", user_models_dir()), test_set,
-                                    recipe, work_dir / "validate"),
-            "manifest": manifest["models"]["cryolo"]["validation_iou_0.5"]}
-        if set(tools) == {"cryolo"}:
-            return report
+        raise UserError("--validate-only --tool cryolo: crYOLO's default model is validated "
+                        "when it is trained (its manifest entry holds the scores); drop "
+                        "--tool cryolo, or retrain it with `lipobench train-defaults --tool "
+                        "cryolo`")
     manifest = read_manifest()
     if not manifest["models"]:
         raise ToolUnavailableError(f"no default models to validate: {_TRAIN_DEFAULTS_FIX}")
+    for tool in tools:
+        packaged_model(tool)  # present, and its bytes those of the manifest
     recipe = DefaultsRecipe.model_validate(manifest["recipe"])
-    test_set = _recipe_dataset(recipe, work_dir, log)
-    test_set = test_set.micrographs(test_set.split["test"])
-    if "cellpose" in tools:
-        entry = manifest["models"]["cellpose"]
-        cellpose, lipopose = _validate_cellpose(packaged_model("cellpose"), test_set, recipe,
-                                                device, work_dir / "validate")
-        report["cellpose"] = {"now": cellpose, "manifest": entry["validation_iou_0.5"]}
-        report["lipopose"] = {"now": lipopose,
-                              "manifest": entry["lipopose_validation_iou_0.5"]}
-    if "topaz" in tools:
-        model = TopazAdapter(device=device).train(
-            None, {"pretrained": "default"}, work_dir / "validate" / "topaz")
-        report["topaz"] = {"now": _validate_topaz(model, test_set, recipe, device,
-                                                  work_dir / "validate"),
-                           "manifest": manifest["models"]["topaz"]["validation_iou_0.5"]}
+    run = _Run(recipe.experiment(tools, device, shipped=True), Path(work_dir), "validate", log,
+               fresh=True)
+    report = {}
+    for name, method, key in (("cellpose", "cellpose", "validation_iou_0.5"),
+                              ("cellpose", "lipopose", "lipopose_validation_iou_0.5"),
+                              ("topaz", "topaz", "validation_iou_0.5")):
+        if name in tools:
+            report[method] = {"now": run.scores(method),
+                              "manifest": manifest["models"][name][key]}
     return report
 
 
-def _train_once(adapter, native: Path, params: dict, workdir: Path, *, log) -> tuple[Path, float]:
-    """Train, or reuse a finished training of the same parameters (a killed recipe resumes).
+def _export(model: Path, target: Path) -> str:
+    """Copy a trained model into the models folder atomically; its sha256."""
+    with atomic_path(target) as tmp:
+        shutil.copyfile(model, tmp)
+    return sha256_of(target)
 
-    ``trained.json`` is written after the model, so its presence means a finished training.
-    """
-    stamp = workdir / "trained.json"
-    if stamp.is_file():
-        done = json.loads(stamp.read_text(encoding="utf-8"))
-        if done["params"] == params and Path(done["model"]).exists():
-            log(f"{adapter.name}: reusing the finished training in {workdir}")
-            return Path(done["model"]), float(done["seconds"])
-    log(f"training {adapter.name}: {params}")
-    started = time.perf_counter()
-    model = Path(adapter.train(native, params, workdir))
-    seconds = time.perf_counter() - started
-    atomic_write_text(stamp, json.dumps({"params": params, "model": str(model),
-                                         "seconds": round(seconds, 1)}))
-    return model, seconds
+
+def _cellpose(run: _Run, recipe: DefaultsRecipe) -> tuple[Path, dict, dict]:
+    """The Cellpose model, what its entry records, its scores and LipoPose's with it."""
+    scores, lipopose = run.scores("cellpose"), run.scores("lipopose")
+    model, record = run.trained("cellpose")
+    return model, {"seed": recipe.cellpose.train.seed, "train_seconds": record["seconds"]}, {
+        "validation_iou_0.5": scores, "lipopose_validation_iou_0.5": lipopose}
+
+
+def _topaz(run: _Run, recipe: DefaultsRecipe) -> tuple[Path, dict, dict]:
+    """The detector file Topaz's model manifest names (the model's ``detector``, beside it)."""
+    scores = run.scores("topaz")
+    reference, record = run.trained("topaz")
+    detector = record["model_info"]["detector"]
+    model = next(path for path in reference.parent.rglob(detector) if path.is_file())
+    return model, {"downsample": recipe.topaz.train.downsample,
+                   "validation_min_score": recipe.topaz.select.min_score,
+                   "train_seconds": record["seconds"]}, {"validation_iou_0.5": scores}
+
+
+def _cryolo(run: _Run, recipe: DefaultsRecipe) -> tuple[Path, dict, dict]:
+    """crYOLO's weights, how they started, and its scores beside random boxes'."""
+    scores = run.scores("cryolo")
+    model, record = run.trained("cryolo")
+    info = record["model_info"]
+    scores.update(run.chance("cryolo", scores, float(info["box_size"])))
+    return model, {**info, "validation_confidence": recipe.cryolo.select.confidence,
+                   "train_seconds": record["seconds"]}, {"validation_iou_0.5": scores}
+
+
+#: Per tool: the file its model gets in the models folder, and how the export finds it.
+_EXPORTS = {"cellpose": ("cellpose_default", _cellpose),
+            "topaz": ("topaz_default.sav", _topaz),
+            "cryolo": ("cryolo_default.h5", _cryolo)}
 
 
 def train_defaults(
@@ -296,96 +395,49 @@ def train_defaults(
 ) -> dict[str, Any]:
     """Train the default models, validate them on the held-out split, write the manifest.
 
-    ``work_dir`` keeps the synthetic data and the training folders (reused when rerun);
-    ``out_dir`` receives the model files and ``manifest.json``. Returns the manifest.
+    The recipe's experiment runs in ``work_dir/train`` (its data in ``work_dir/data``; both
+    reused when rerun: a finished training of the same parameters is not redone); the export
+    copies the models into ``out_dir`` and writes ``manifest.json`` there. Returns the
+    manifest. A method that failed raises, once the others are exported.
     """
-    from lipobench.adapters.cellpose import CellposeAdapter
-    from lipobench.adapters.topaz import TopazAdapter
-
     work_dir = Path(work_dir)
     out_dir = Path(out_dir)
-    dataset = _recipe_dataset(recipe, work_dir, log)
-    train_set = dataset.micrographs(dataset.split["train"])
-    test_set = dataset.micrographs(dataset.split["test"])
+    run = _Run(recipe.experiment(tools, device), work_dir, "train", log)
+    fold = run.plan.folds[0]
     manifest = read_manifest(out_dir)
     command = ("lipobench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
                if Path(sys.argv[0]).name == "lipobench" else "lipobench train-defaults")
     manifest.update({
         "reproduce": "lipobench train-defaults --device cpu",
-        "recipe": recipe.model_dump(),
+        "recipe": recipe.model_dump(mode="json"),
         "dataset": {"preset": recipe.preset, "seed": recipe.data_seed,
-                    "train_images": len(train_set), "test_images": len(test_set),
-                    "fingerprint": dataset.fingerprint()},
+                    "train_images": len(fold.train), "test_images": len(fold.test),
+                    "fingerprint": run.dataset.fingerprint()},
         "versions": _versions(),
     })
     manifest.setdefault("models", {})
-
-    if "cellpose" in tools:
-        adapter = CellposeAdapter(device=device)
-        native = adapter.to_native(train_set, work_dir / "cellpose")
-        params = recipe.cellpose.model_dump()
-        model, seconds = _train_once(adapter, native, params, work_dir / "cellpose" / "train",
-                                     log=log)
-        log(f"cellpose trained in {seconds:.0f} s; validating on {len(test_set)} test images")
-        cellpose_scores, lipopose_scores = _validate_cellpose(model, test_set, recipe, device,
-                                                              work_dir)
-        target = out_dir / "cellpose_default"
-        with atomic_path(target) as tmp:
-            shutil.copyfile(model, tmp)
-        manifest["models"]["cellpose"] = {
-            "file": target.name, "sha256": sha256_of(target), "command": command,
-            "seed": recipe.cellpose.seed,
-            "train_seconds": round(seconds, 1), "device": _device_name(device),
-            "validation_iou_0.5": cellpose_scores,
-            "lipopose_validation_iou_0.5": lipopose_scores,
-        }
-        log(f"cellpose validation: {cellpose_scores}; lipopose (until 0): {lipopose_scores}")
+    failures: list[Exception] = []
+    for tool, (name, export) in _EXPORTS.items():
+        if tool not in tools:
+            continue
+        try:
+            model, facts, validation = export(run, recipe)
+        except (ToolFailedError, ToolUnavailableError) as exc:
+            log(f"{tool}: not exported: {exc}")
+            failures.append(exc)
+            continue
+        target = out_dir / name
+        seconds = round(float(facts.pop("train_seconds")), 1)
+        manifest["models"][tool] = {
+            "file": target.name, "sha256": _export(model, target), "command": command,
+            **facts, "train_seconds": seconds,
+            "device": _device_name("cpu" if tool == "cryolo" else device), **validation}
+        log(f"{tool} trained in {seconds:.0f} s; validation on {len(fold.test)} test images: "
+            f"{validation['validation_iou_0.5']}")
+        if "lipopose_validation_iou_0.5" in validation:
+            log(f"lipopose (until {recipe.lipopose.select.until:g}) with it: "
+                f"{validation['lipopose_validation_iou_0.5']}")
         atomic_write_text(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
-
-    if "topaz" in tools:
-        adapter = TopazAdapter(device=device)
-        native = adapter.to_native(train_set, work_dir / "topaz")
-        t = recipe.topaz
-        params = {"downsample": t.downsample, "radius": t.radius, "num_epochs": t.num_epochs,
-                  "epoch_size": t.epoch_size, "minibatch_size": t.minibatch_size}
-        model, seconds = _train_once(adapter, native, params, work_dir / "topaz" / "train",
-                                     log=log)
-        from lipobench.adapters.topaz import _read_model_ref
-
-        model_file = Path(_read_model_ref(model)[0])
-        scores = _validate_topaz(model, test_set, recipe, device, work_dir)
-        target = out_dir / "topaz_default.sav"
-        with atomic_path(target) as tmp:
-            shutil.copyfile(model_file, tmp)
-        manifest["models"]["topaz"] = {
-            "file": target.name, "sha256": sha256_of(target), "command": command,
-            "downsample": t.downsample,
-            "validation_min_score": t.min_score,
-            "train_seconds": round(seconds, 1), "device": _device_name(device),
-            "validation_iou_0.5": scores,
-        }
-        log(f"topaz validation: {scores}")
-        atomic_write_text(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
-
-    if "cryolo" in tools:
-        from lipobench.adapters.cryolo import CryoloAdapter
-
-        adapter = CryoloAdapter()
-        native = adapter.to_native(train_set, work_dir / "cryolo")
-        params = recipe.cryolo.train.model_dump(mode="json")
-        model, seconds = _train_once(adapter, native, params, work_dir / "cryolo" / "train",
-                                     log=log)
-        log(f"cryolo trained in {seconds:.0f} s; validating on {len(test_set)} test images")
-        scores = _validate_cryolo(model, test_set, recipe, work_dir)
-        target = out_dir / "cryolo_default.h5"
-        with atomic_path(target) as tmp:
-            shutil.copyfile(model, tmp)
-        manifest["models"]["cryolo"] = {
-            "file": target.name, "sha256": sha256_of(target), "command": command,
-            **adapter.model_info(model), "validation_confidence": recipe.cryolo.confidence,
-            "train_seconds": round(seconds, 1), "device": _device_name("cpu"),
-            "validation_iou_0.5": scores,
-        }
-        log(f"cryolo validation: {scores}")
-        atomic_write_text(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
+    if failures:
+        raise failures[0]
     return manifest

@@ -97,28 +97,57 @@ def test_models_dir_can_be_moved_by_environment(tmp_path, monkeypatch):
     assert defaults.packaged_model("cellpose") == models / "cellpose_default"
 
 
-class CountingTrainerForTests:
-    """Test double: an adapter whose train() writes a model file and counts its calls."""
+def test_a_finished_training_is_reused_and_new_parameters_retrain(tmp_path, monkeypatch):
+    """Through the runner's cache: a second train-defaults trains nothing; new parameters do.
 
-    name = "counting"
+    Cellpose's training is a counting stand-in and both predictions return the truth, so the
+    run, its cache and the export are real and take seconds.
+    """
+    from lipobench.adapters.cellpose import CellposeAdapter
+    from lipobench.adapters.lipopose import LipoPoseAdapter
 
-    def __init__(self):
-        self.calls = 0
+    calls = []
 
     def train(self, native, params, workdir):
-        self.calls += 1
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "model").write_text(json.dumps(params))
-        return workdir / "model"
+        calls.append(dict(params))
+        (workdir / "cellpose_model").write_text(json.dumps(params))
+        return workdir / "cellpose_model"
+
+    def predict(self, model, micrographs, params, workdir):
+        return [m.truth for m in micrographs]
+
+    monkeypatch.setattr(CellposeAdapter, "train", train)
+    monkeypatch.setattr(CellposeAdapter, "predict", predict)
+    monkeypatch.setattr(LipoPoseAdapter, "predict", predict)
+    recipe = defaults.DefaultsRecipe(preset="quick", data_seed=1, n_images=3)
+    out, work = tmp_path / "models", tmp_path / "work"
+
+    def train_defaults(recipe):
+        return defaults.train_defaults(out, recipe=recipe, device="cpu", work_dir=work,
+                                       tools=("cellpose",), log=lambda _: None)
+
+    first = train_defaults(recipe)["models"]["cellpose"]
+    again = train_defaults(recipe)["models"]["cellpose"]
+    assert first == again and len(calls) == 1
+    train_defaults(recipe.model_copy(update={"cellpose": defaults.CellposeRecipe(n_epochs=4)}))
+    assert len(calls) == 2 and calls[1]["n_epochs"] == 4
 
 
-def test_a_finished_training_is_reused_and_new_parameters_retrain(tmp_path):
-    trainer = CountingTrainerForTests()
-    first, _ = defaults._train_once(trainer, tmp_path, {"epochs": 3}, tmp_path / "t", log=print)
-    again, _ = defaults._train_once(trainer, tmp_path, {"epochs": 3}, tmp_path / "t", log=print)
-    assert first == again and trainer.calls == 1
-    defaults._train_once(trainer, tmp_path, {"epochs": 4}, tmp_path / "t", log=print)
-    assert trainer.calls == 2
+def test_the_recipe_is_the_adapters_schemas_and_the_shipped_models_recipe():
+    """Each method's values are its adapter's own schemas (their checks apply); the recipe
+    the shipped manifest records reads back as today's."""
+    from pydantic import ValidationError
+
+    from lipobench.adapters.cellpose import CellposeTrainParams
+
+    recipe = defaults.DefaultsRecipe()
+    assert type(recipe.cellpose.train) is CellposeTrainParams
+    assert defaults.DefaultsRecipe.model_validate(defaults.read_manifest()["recipe"]) == recipe
+    assert defaults.DefaultsRecipe.model_validate(recipe.model_dump(mode="json")) == recipe
+    with pytest.raises(ValidationError, match="n_epochs"):
+        defaults.CellposeRecipe(n_epochs=-1)
+    with pytest.raises(ValidationError, match="unknown parameter 'epochs'"):
+        defaults.TopazRecipe(epochs=3)
 
 
 @pytest.mark.slow

@@ -21,7 +21,8 @@ class ToolChoice(str, enum.Enum):
 def train_defaults_command(
     device: Device = typer.Option(Device.AUTO, help="Where to train."),
     work_dir: Path = typer.Option(Path("lipobench-runs/train-defaults"),
-                                  help="Synthetic data and training folders (reused)."),
+                                  help="Synthetic data and the training and validation runs "
+                                       "(reused: a killed run resumes)."),
     out: Path = typer.Option(None, help="Folder for the models and manifest.json "
                                         "[default: the installed lipobench/models; crYOLO's "
                                         "~/.local/share/lipobench/models]"),
@@ -37,8 +38,8 @@ def train_defaults_command(
     """Train the default Cellpose and Topaz models (and, with --tool cryolo, a crYOLO model to
     start from) on the synthetic paper preset and validate them on its held-out split
     (precision and recall at IoU 0.5 go into the manifest)."""
-    from lipobench.defaults import (MODELS_DIR, DefaultsRecipe, train_defaults, user_models_dir,
-                                    validate_defaults)
+    from lipobench.defaults import (MODELS_DIR, CellposeRecipe, CryoloRecipe, DefaultsRecipe,
+                                    train_defaults, user_models_dir, validate_defaults)
     from lipobench.fsutil import check_output_dir
 
     tools = tuple(t.value for t in tool)
@@ -69,13 +70,12 @@ def train_defaults_command(
             typer.echo(f"{' ' * len(name)}  manifest {scores['manifest']}")
         return
 
+    # An override replaces one value of the recipe; the rest of it stays.
     recipe = DefaultsRecipe()
     if cellpose_epochs is not None:
-        recipe = recipe.model_copy(update={
-            "cellpose": recipe.cellpose.model_copy(update={"n_epochs": cellpose_epochs})})
+        recipe = recipe.model_copy(update={"cellpose": CellposeRecipe(n_epochs=cellpose_epochs)})
     if cryolo_epochs is not None:
-        recipe = recipe.model_copy(update={"cryolo": recipe.cryolo.model_copy(update={
-            "train": recipe.cryolo.train.model_copy(update={"nb_epoch": cryolo_epochs})})})
+        recipe = recipe.model_copy(update={"cryolo": CryoloRecipe(nb_epoch=cryolo_epochs)})
     models = {}
     # crYOLO's model is too large for the repository: it goes to the user's models folder.
     for names, folder in ((shipped, out or MODELS_DIR),
