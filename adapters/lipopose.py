@@ -33,38 +33,14 @@ from lipobench.errors import UserError
 from lipobench.lipopose import (
     DEFAULT_THRESHOLDS,
     ConfidenceMethod,
-    DetectionCounts,
     DiameterRange,
     MergeMethod,
-    confidence_map,
-    detection_counts,
-    merge_instances,
-    merge_masks,
-    merge_until,
-    parse_diameter_range,
     pipeline,
-    thresholds_until,
 )
-
-# The cache's file helpers under their former names (tests/test_faults.py reads them here).
-from lipobench.lipopose.pipeline import load_labels as _load_labels  # noqa: F401
-from lipobench.lipopose.pipeline import save_labels as _save_labels  # noqa: F401
 from lipobench.micrograph import Micrograph
 from lipobench.regions import RegionKind, RegionSet
 
 __all__ = [
-    "DEFAULT_THRESHOLDS",
-    "ConfidenceMethod",
-    "MergeMethod",
-    "DetectionCounts",
-    "DiameterRange",
-    "parse_diameter_range",
-    "detection_counts",
-    "confidence_map",
-    "merge_until",
-    "merge_instances",
-    "merge_masks",
-    "thresholds_until",
     "LipoPoseAdapter",
     "LipoPosePredictParams",
     "LipoPoseSelectParams",

@@ -546,7 +546,8 @@ def test_a_full_disk_outside_run_is_one_line_and_leaves_no_output(tmp_path, caps
 
 @pytest.mark.parametrize("how", ["truncated", "emptied", "garbage"])
 def test_damaged_lipopose_masks_are_a_cache_miss_not_a_failure(tmp_path, how):
-    from lipobench.adapters.lipopose import _load_labels, _save_labels
+    from lipobench.lipopose.pipeline import load_labels as _load_labels
+    from lipobench.lipopose.pipeline import save_labels as _save_labels
 
     path = tmp_path / "masks" / "m0" / "d30_flow0.4_prob0.npz"
     labels = np.arange(64, dtype=np.int32).reshape(8, 8)

@@ -525,21 +525,6 @@ def test_predict_is_the_pipeline_merged_down_to_the_default_thresholds(fake_cell
         np.testing.assert_array_equal(kept.labels > 0, labels > 0)
 
 
-def test_the_adapter_module_still_exports_the_algorithms():
-    import lipobench.adapters.lipopose as adapter_module
-    import lipobench.lipopose as algorithms
-    import lipobench.lipopose.pipeline as pipeline
-
-    moved = ["DEFAULT_THRESHOLDS", "ConfidenceMethod", "MergeMethod", "DetectionCounts",
-             "DiameterRange", "parse_diameter_range", "detection_counts", "confidence_map",
-             "merge_until", "merge_instances", "merge_masks", "thresholds_until"]
-    for name in moved:
-        assert getattr(adapter_module, name) is getattr(algorithms, name), name
-        assert name in adapter_module.__all__
-    assert adapter_module._load_labels is pipeline.load_labels
-    assert adapter_module._save_labels is pipeline.save_labels
-
-
 def test_select_until_keeps_objects_entered_at_or_above(fake_cellpose, tmp_path):
     adapter = LipoPoseAdapter(device="cpu")
     params = {"diameter_start": 10, "diameter_stop": 100, "diameter_step": 5}
