@@ -2,11 +2,16 @@
 
 Contender: the whole command ``lipobench run EXPERIMENT --out OUT --no-plots`` as a process,
 from an empty output folder, on the ``paper`` preset at 0.222 nm/px without binning: it draws
-the 38 micrographs of 4096² (31 train, 7 test), then trains and predicts with Cellpose
-(fine-tuned from the shipped model, one epoch, inference at the median training diameter),
-Topaz (one short epoch at 4x downsampling) and crYOLO (one epoch at 512 px input, where its
-environment is installed), and scores every configuration. The training sets are the real
-31 micrographs: only the epochs are cut, since memory does not grow with them.
+the 38 micrographs of 4096² (31 train, 7 test), then predicts with Cellpose (the shipped model,
+at the median training diameter), trains and predicts with Topaz (one short epoch at 4x
+downsampling) and crYOLO (one epoch at 512 px input, where its environment is installed), and
+scores every configuration. The training sets are the real 31 micrographs: only the epochs
+are cut, since memory does not grow with them.
+
+Cellpose is not fine-tuned by default: cellpose's own ``labels_to_flows`` took over 12 minutes
+for one 4096² training micrograph on the 2-core machine (its diffusion runs ~2x the largest
+diameter of iterations), so the 31 would take over six hours. ``--train-cellpose`` adds the
+one-epoch fine-tune, for a machine with the time or a GPU.
 
 Measured: the peak resident set size of the runner process itself, of the largest tool
 subprocess, and of the whole process tree at once (sampled from ``/proc`` every 0.2 s, the
@@ -44,7 +49,7 @@ mode = "dataset"
 
 [methods.cellpose]
 init = "default"
-n_epochs = 1
+n_epochs = {cellpose_epochs}
 bsize = 224
 diameter = {{ derive = "diameter", statistic = "median" }}
 
@@ -138,6 +143,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-images", type=int, default=None,
                         help="fewer micrographs than the preset's 38, for a try")
+    parser.add_argument("--train-cellpose", action="store_true",
+                        help="also fine-tune Cellpose for one epoch (hours on 2 CPU cores)")
     parser.add_argument("--keep", type=Path, default=None,
                         help="run in this folder and keep it (default: a temporary one)")
     args = parser.parse_args()
@@ -149,7 +156,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     count = f", n_images = {args.n_images}" if args.n_images else ""
     experiment = work / "paper_fullsize.toml"
-    experiment.write_text(EXPERIMENT.format(count=count, cryolo=CRYOLO if cryolo.ok else ""))
+    experiment.write_text(EXPERIMENT.format(count=count, cryolo=CRYOLO if cryolo.ok else "",
+                                            cellpose_epochs=1 if args.train_cellpose else 0))
     out = work / "out"
     script = Path(sys.executable).with_name("lipobench")
     argv = [str(script), "run", str(experiment), "--out", str(out), "--no-plots"]
@@ -170,7 +178,8 @@ def main() -> None:
     verdict = "met" if runner <= TARGET_GB else "MISSED"
     images = args.n_images or 38
     print(f"memory_run: lipobench run on the paper preset at 4096² unbinned "
-          f"({images} micrographs; cellpose, topaz{', cryolo' if cryolo.ok else ''}): "
+          f"({images} micrographs; cellpose {'fine-tuned' if args.train_cellpose else 'shipped'}, "
+          f"topaz{', cryolo' if cryolo.ok else ''}): "
           f"{seconds / 60:.1f} min; peak RSS of the runner {runner:.2f} GB (target <= "
           f"{TARGET_GB:g} GB): {verdict}; the whole process tree at once "
           f"{sampler.tree_kb / gb:.2f} GB; largest process of the tree (wait4) "
