@@ -177,7 +177,7 @@ confidence = [0.0, 0.4]
     assert chance([str(tmp_path / "out"), "--method", "cryolo"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].split() == ["configuration", "picks", "P", "R", "P", "chance", "R", "chance"]
-    assert len(lines) == 3 and all(line.startswith("cryolo: confidence=") for line in lines[1:])
+    assert len(lines) == 3 and all(line.startswith("cryolo conf=") for line in lines[1:])
     # Filtered images of the training stay in the training entry, the prediction's in its own.
     cache = tmp_path / "out" / "cache"
     trained = [p for p in cache.rglob("filtered") if (p.parent / "cryolo_model.h5").is_file()]
