@@ -21,9 +21,8 @@ suffix                                 holds
 - :func:`write_regions` writes a RegionSet in the format its suffix names, and
   :func:`save_regions`/:func:`load_regions` are the ``.npz`` file of the cache and of a
   run's results.
-- :data:`EXPORT_FORMATS` are the dataset layouts lipobench writes itself, beside each
-  adapter's :meth:`~lipobench.adapters.base.Adapter.to_native` (``lipobench convert``); they
-  live in :mod:`lipobench.exports` and are re-exported here with :class:`ExportFormat`.
+- The dataset layouts lipobench writes itself for ``lipobench convert`` live in
+  :mod:`lipobench.exports`.
 
 Row flips (``flip_rows``: rows counted from the bottom edge, row = height - y) apply to
 coordinate files only; label images, ROI sets and ``.npz`` files count rows from the top.
@@ -39,12 +38,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lipobench.errors import UserError
-from lipobench.exports import EXPORT_FORMATS, ExportFormat
 
 if TYPE_CHECKING:
     from lipobench.regions import RegionSet
 
-__all__ = ["EXPORT_FORMATS", "ExportFormat", "FLIPPABLE_SUFFIXES", "READABLE_SUFFIXES",
+__all__ = ["FLIPPABLE_SUFFIXES", "READABLE_SUFFIXES",
            "WRITABLE_SUFFIXES", "load_regions", "read_pair", "read_regions", "save_regions",
            "score_files", "write_regions"]
 

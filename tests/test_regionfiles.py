@@ -7,9 +7,9 @@ import pytest
 
 from lipobench import cache, regionfiles
 from lipobench.errors import UserError
+from lipobench.exports import EXPORT_FORMATS
 from lipobench.micrograph import Micrograph
 from lipobench.regionfiles import (
-    EXPORT_FORMATS,
     READABLE_SUFFIXES,
     WRITABLE_SUFFIXES,
     load_regions,

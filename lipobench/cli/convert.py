@@ -3,7 +3,7 @@
 NAME is an installed adapter (``lipobench adapters`` lists them, third-party plugins
 included), whose :meth:`~lipobench.adapters.base.Adapter.to_native` writes what it trains
 from, or one of the layouts lipobench writes itself
-(:data:`lipobench.regionfiles.EXPORT_FORMATS`), which take precedence over an adapter of the
+(:data:`lipobench.exports.EXPORT_FORMATS`), which take precedence over an adapter of the
 same name. OUT holds what was written, complete or not at all.
 
 - ``cryolo``: ``images/<name>.<ext>`` (copies of the micrographs) and
@@ -44,7 +44,7 @@ _NATIVE_WORK = ".to_native"
 
 def convert_targets(registry=None) -> list[str]:
     """Every name ``--to`` accepts: lipobench's export formats, then the installed adapters."""
-    from lipobench.regionfiles import EXPORT_FORMATS
+    from lipobench.exports import EXPORT_FORMATS
 
     if registry is None:
         from lipobench.plugins import load_registry
@@ -72,7 +72,7 @@ def _check_out(out: Path, dataset_root: Path, overwrite: bool) -> None:
 
 def _box_options(target: str, box_size: float | None, tight: bool) -> float | None:
     """The box size a box-writing format is given (None: tight boxes), checked."""
-    from lipobench.regionfiles import EXPORT_FORMATS
+    from lipobench.exports import EXPORT_FORMATS
 
     export = EXPORT_FORMATS.get(target.lower())
     if export is not None and export.boxes:
@@ -106,7 +106,7 @@ def _adopt(native, work: Path, folder: Path, target: str) -> None:
         os.replace(native_real, folder / native_real.name)
     shutil.rmtree(work, ignore_errors=True)
     if not any(folder.iterdir()):
-        from lipobench.regionfiles import EXPORT_FORMATS
+        from lipobench.exports import EXPORT_FORMATS
 
         raise UserError(f"convert --to {target}: adapter {target!r} wrote no training data "
                         "(it learns nothing from ground truth); choose an adapter that "
@@ -115,7 +115,7 @@ def _adopt(native, work: Path, folder: Path, target: str) -> None:
 
 def _resolve(target, registry=None):
     """(name, export format or None, adapter or None) for ``--to target``, checked."""
-    from lipobench.regionfiles import EXPORT_FORMATS
+    from lipobench.exports import EXPORT_FORMATS
 
     target = str(getattr(target, "value", target))
     export = EXPORT_FORMATS.get(target.lower())
@@ -134,7 +134,7 @@ def convert_dataset(dataset, target: str, out: Path, *, box_size: float | None =
                     overwrite: bool = False, registry=None) -> Path:
     """Write the ground truth of ``dataset`` (a :class:`lipobench.data.Dataset`) for ``target``.
 
-    ``target`` is an export format of :data:`lipobench.regionfiles.EXPORT_FORMATS` or the
+    ``target`` is an export format of :data:`lipobench.exports.EXPORT_FORMATS` or the
     name of an adapter of ``registry`` (default: the installed plugins'), whose
     ``to_native`` is run. ``box_size`` or ``tight`` (exactly one) is needed by the formats
     that write boxes of a chosen size (``cryolo``) and refused by the others. ``names``
@@ -182,8 +182,8 @@ def convert(
     """Write a dataset's ground truth as a tool's training data (any installed adapter's
     format, crYOLO .box files, STAR files or Fiji ROI sets)."""
     from lipobench.data import load_dataset
+    from lipobench.exports import EXPORT_FORMATS
     from lipobench.plugins import load_registry
-    from lipobench.regionfiles import EXPORT_FORMATS
 
     # --to and its options first, as a parser would check them; the registry (which imports
     # every plugin) only for a name that is not one of lipobench's own formats.

@@ -35,10 +35,7 @@ import typer
 
 from lipobench.cli._app import app
 from lipobench.errors import UserError
-
-# The readers live in lipobench.regionfiles; read_regions and score_files stay importable
-# from here for code written against the older location.
-from lipobench.regionfiles import read_pair, read_regions, score_files  # noqa: F401
+from lipobench.regionfiles import read_pair
 
 __all__ = ["Matching", "OutputFormat", "Report", "TruthShape", "parse_iou_thresholds"]
 
