@@ -33,9 +33,10 @@ from lipobench.synth._memory import reuse_freed_memory
 from lipobench.synth.params import PRESETS, SynthParams, preset as get_preset, validate_params  # noqa: F401 (doctests)
 from lipobench.synth._parallel import Background
 from lipobench.synth.render import PARTICLE_COLUMNS, Rendered, render_scene
+from lipobench.synth.domain import ImagePlan, display_render, image_plan
 from lipobench.synth.scene import build_scene
 
-__all__ = ["make_dataset", "simulate_micrograph", "image_name", "resolve_params", "split_names"]
+__all__ = ["make_dataset", "simulate_micrograph", "render_planned", "image_name", "resolve_params", "split_names"]
 
 
 def image_name(index: int) -> str:
@@ -60,7 +61,44 @@ def simulate_micrograph(params: SynthParams, *, index: int = 0, seed: int | None
     >>> m.to_micrograph("synth_0000").pixel_size_nm
     0.888
     """
-    return render_scene(build_scene(params, index=index, seed=seed, noise_seed=noise_seed))
+    plan = image_plan(params, index, seed=seed)
+    if plan.params is params:
+        return render_scene(build_scene(params, index=index, seed=seed, noise_seed=noise_seed))
+    return render_planned(plan, index=index, seed=seed, noise_seed=noise_seed)
+
+
+def render_planned(plan: ImagePlan, *, index: int = 0, seed: int | None = None,
+                   noise_seed: int | None = None) -> Rendered:
+    """Render micrograph ``index`` as ``plan`` says (see :mod:`lipobench.synth.domain`).
+
+    A display-binned micrograph's labels are made again on the written grid: the centre of a
+    written pixel is where its mask is decided, as on every other grid.
+    """
+    scene = build_scene(plan.params, index=index, seed=seed, noise_seed=noise_seed)
+    result = render_scene(scene)
+    meta = dict(result.meta)
+    meta.update({"display": plan.display, "display_sigma_px": plan.display_sigma_px or 0.0,
+                 "display_binning": plan.display_binning,
+                 "diameter_median_nm": plan.written.sample.diameter_median_nm,
+                 "dose_e_per_a2": plan.written.optics.dose_e_per_a2,
+                 "contrast_scale": plan.written.sample.contrast_scale})
+    if not plan.display:
+        return Rendered(result.image, result.labels, result.distractors, result.particle_rows,
+                        meta)
+    image = display_render(result.image, sigma_px=plan.display_sigma_px,
+                           binning=plan.display_binning, clip_percent=plan.display_clip_percent)
+    labels, rows, distractors = result.labels, result.particle_rows, result.distractors
+    if plan.display_binning > 1:
+        from dataclasses import replace
+
+        from lipobench.synth.render import _ground_truth
+
+        written = replace(scene, params=plan.written)
+        labels, rows, distractors = _ground_truth(written, written.output_carbon_mask())
+        meta.update({"pixel_size_nm": plan.written.output.pixel_size_nm,
+                     "electrons_per_pixel": meta["electrons_per_pixel"]
+                     * plan.display_binning ** 2, "n_particles": len(rows)})
+    return Rendered(image, labels, distractors, rows, meta)
 
 
 def resolve_params(*, preset: str | SynthParams = "quick", seed: int | None = None,
@@ -143,7 +181,10 @@ def _manifest(params: SynthParams):
 
     train, test = split_names(params)
     return DatasetManifest(
-        dataset=DatasetSection(name=params.name, pixel_size_nm=params.output.pixel_size_nm,
+        # A domain-randomised preset draws each image's pixel size: its MRC header says it.
+        dataset=DatasetSection(name=params.name, pixel_size_nm=(
+                                   None if params.domain is not None
+                                   else params.output.pixel_size_nm),
                                images="images", masks="masks", mask_format=MaskFormat.LABELS,
                                trust_pickles=False),
         split=SplitSection(train=train, test=test),
@@ -246,8 +287,10 @@ def make_dataset(out_dir, *, preset: str | SynthParams = "quick", seed: int | No
             # The two TIFFs are written on a second thread while this one writes the image
             # (compression and writing let go of the GIL).
             tiffs = Background(_write_tiffs, tmp, name, result.labels, result.distractors)
+            # The image's own pixel size: a domain-randomised preset draws one per image.
             _write_mrc(tmp / "images" / f"{name}.mrc", result.image,
-                       params.output.pixel_size_nm, params.seed)
+                       result.meta.get("pixel_size_nm", params.output.pixel_size_nm),
+                       params.seed)
             tiffs.result()
             tables.extend({"image": name, **row} for row in result.particle_rows)
             rows.append({"image": name, "split": "train" if name in train else "test",

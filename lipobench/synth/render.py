@@ -609,6 +609,7 @@ def _labels_and_table(scene, carbon):
     # would read (and widen to intp) all of it again.
     counts = np.zeros(len(scene.particles) + 1, dtype=np.int64)
     full_area, truncated, painted = {}, {}, {}
+    min_visible = scene.params.sample.min_visible_fraction
     order = sorted(range(len(scene.particles)), key=lambda i: scene.particles[i].center_nm[2])
     for i in order:
         particle = scene.particles[i]
@@ -624,6 +625,9 @@ def _labels_and_table(scene, carbon):
             continue
         full_area[i] = int(full.sum())
         mask = full[r0 - w0:r1 - w0, c0 - v0:c1 - v0]
+        if min_visible and mask.sum() < min_visible * full_area[i]:
+            # A border sliver: drawn in the image, left out of the truth (as if unpicked).
+            continue
         window = labels[r0:r0 + mask.shape[0], c0:c0 + mask.shape[1]]
         covered = window[mask]
         counts -= np.bincount(covered, minlength=counts.size)

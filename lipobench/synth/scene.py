@@ -445,6 +445,8 @@ def _place_particles(params, thickness, carbon_fn, geo, morph):
                 shape = make_particle(klass, [0, 0, 0], diameter, np.random.default_rng(0),
                                       params, axis_ratio=ratio, rotation=rotation)
                 half = shape.half_height_nm()
+            # Zero overhang gives the bounds and draws of a field without cut particles.
+            overhang = sample.border_overhang * shape.bounding_radius_nm()
             mode = geo.random()
             if placed and mode < sample.touching_fraction:
                 partner = placed[int(geo.integers(len(placed)))]
@@ -457,13 +459,15 @@ def _place_particles(params, thickness, carbon_fn, geo, morph):
                 c = centres[int(geo.integers(len(centres)))]
                 centre = np.append(c + geo.normal(0, sample.cluster_sigma_nm, 2), 0.0)
             else:
-                centre = np.append(geo.uniform(0, fld, 2), 0.0)
-            if not (0 <= centre[0] < fld and 0 <= centre[1] < fld):
+                centre = np.append(geo.uniform(-overhang, fld + overhang, 2), 0.0)
+            if not (-overhang <= centre[0] < fld + overhang
+                    and -overhang <= centre[1] < fld + overhang):
                 continue
             if carbon_fn(centre[0], centre[1]):
                 continue
-            i = min(int(centre[0] / out.pixel_size_nm), out.size_px - 1)
-            j = min(int(centre[1] / out.pixel_size_nm), out.size_px - 1)
+            # A centre beyond the border takes the ice thickness of the nearest edge pixel.
+            i = min(max(int(centre[0] / out.pixel_size_nm), 0), out.size_px - 1)
+            j = min(max(int(centre[1] / out.pixel_size_nm), 0), out.size_px - 1)
             t_local = float(thickness[i, j])
             if 2 * half + 2.0 > t_local:
                 continue
