@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
-from pydantic import BaseModel, ValidationError
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lipobench.errors import UserError
 from lipobench.micrograph import Micrograph
@@ -36,7 +37,8 @@ from lipobench.regions import RegionKind, RegionSet
 from lipobench.toolenv import ToolEnvironment
 
 __all__ = ["Adapter", "Availability", "Stage", "Parameter", "ModelRef", "validate_parameters",
-           "schema_parameters", "keep_scores_at_least"]
+           "schema_parameters", "keep_scores_at_least", "keep_diameters_within",
+           "SizeFilterParams"]
 
 #: A trained model: a file or folder inside the train workdir, or a name the tool ships.
 ModelRef = Path | str
@@ -155,6 +157,58 @@ def keep_scores_at_least(regions: RegionSet, minimum: float | None) -> RegionSet
     if minimum is None or regions.scores is None:
         return regions
     return regions.select(regions.scores >= minimum)
+
+
+def keep_diameters_within(regions: RegionSet, min_px: float | None = None,
+                          max_px: float | None = None) -> RegionSet:
+    """The regions whose equivalent diameter lies in ``[min_px, max_px]`` (None: no bound).
+
+    The size filter of every mask method: the equivalent diameter is that of the disc of the
+    region's area (:meth:`~lipobench.regions.RegionSet.equivalent_diameters`).
+
+    >>> from lipobench.regions import RegionSet
+    >>> labels = np.zeros((20, 20), int); labels[:2, :2] = 1; labels[5:15, 5:15] = 2
+    >>> keep_diameters_within(RegionSet.from_labels(labels), min_px=5).ids.tolist()
+    [2]
+    """
+    if min_px is None and max_px is None:
+        return regions
+    diameters = regions.equivalent_diameters()
+    keep = np.ones(len(regions), dtype=bool)
+    if min_px is not None:
+        keep &= diameters >= min_px
+    if max_px is not None:
+        keep &= diameters <= max_px
+    return regions if keep.all() else regions.select(keep)
+
+
+class SizeFilterParams(BaseModel):
+    """SELECT-stage size filter of a mask method (:func:`keep_diameters_within`).
+
+    In pixels, because SELECT sees regions only; None keeps every size (the study filtered
+    none). ``lipobench segment`` sets both from the LNP size prior in nm.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_diameter_px: float | None = Field(None, gt=0, json_schema_extra={"abbreviation": "dmin"},
+                                          description=(
+        "drop objects whose equivalent diameter is below this (px); None: no minimum"))
+    max_diameter_px: float | None = Field(None, gt=0, json_schema_extra={"abbreviation": "dmax"},
+                                          description=(
+        "drop objects whose equivalent diameter is above this (px); None: no maximum"))
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if (self.min_diameter_px is not None and self.max_diameter_px is not None
+                and self.min_diameter_px > self.max_diameter_px):
+            raise ValueError(f"min_diameter_px {self.min_diameter_px:g} exceeds "
+                             f"max_diameter_px {self.max_diameter_px:g}; give min <= max")
+        return self
+
+    def apply(self, regions: RegionSet) -> RegionSet:
+        """The regions within the size range."""
+        return keep_diameters_within(regions, self.min_diameter_px, self.max_diameter_px)
 
 
 class Adapter(ABC):

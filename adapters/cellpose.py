@@ -52,6 +52,7 @@ from lipobench.adapters.base import (
     Adapter,
     Availability,
     ModelRef,
+    SizeFilterParams,
     Stage,
     validate_parameters,
 )
@@ -303,7 +304,8 @@ class CellposeAdapter(Adapter):
         "cellular segmentation. Nat Methods 18, 100-106 (2021)"
     )
     schemas: ClassVar[Mapping[Stage, type[BaseModel]]] = {
-        Stage.TRAIN: CellposeTrainParams, Stage.PREDICT: CellposePredictParams}
+        Stage.TRAIN: CellposeTrainParams, Stage.PREDICT: CellposePredictParams,
+        Stage.SELECT: SizeFilterParams}
 
     def __init__(self, device: Device | str = Device.AUTO):
         self.device = Device(device)
@@ -478,6 +480,10 @@ class CellposeAdapter(Adapter):
                                             flow_threshold=p.flow_threshold,
                                             cellprob_threshold=p.cellprob_threshold)
         return [RegionSet.from_labels(masks[0], copy=False) for masks in per_image]
+
+    def select(self, regions: RegionSet, params: Mapping[str, Any]) -> RegionSet:
+        """The size filter (:class:`~lipobench.adapters.base.SizeFilterParams`)."""
+        return _validated(SizeFilterParams, params, "select").apply(regions)
 
 
 class _log_to:

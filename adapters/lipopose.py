@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from lipobench.adapters.base import (
     Adapter,
     Availability,
     ModelRef,
+    SizeFilterParams,
     Stage,
     keep_scores_at_least,
     validate_parameters,
@@ -68,10 +69,8 @@ class LipoPosePredictParams(CellposeThresholds):
                      "thresholded map)"))
 
 
-class LipoPoseSelectParams(BaseModel):
-    """SELECT-stage parameters of :class:`LipoPoseAdapter`."""
-
-    model_config = ConfigDict(extra="forbid")
+class LipoPoseSelectParams(SizeFilterParams):
+    """SELECT-stage parameters of :class:`LipoPoseAdapter`: the merge threshold, then sizes."""
 
     until: float = Field(
         0.0, ge=0, le=100, json_schema_extra={"grid": tuple(sorted(DEFAULT_THRESHOLDS))},
@@ -236,4 +235,4 @@ class LipoPoseAdapter(Adapter):
             allowed = ", ".join(f"{t:g}" for t in DEFAULT_THRESHOLDS)
             raise UserError(f"lipopose until {p.until:g}: merge-until thresholds are "
                             f"{allowed}; pick one of them")
-        return keep_scores_at_least(regions, p.until)
+        return p.apply(keep_scores_at_least(regions, p.until))

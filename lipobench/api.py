@@ -11,7 +11,8 @@ promise, so the surface is kept small:
 
 * the contract: :class:`Adapter`, :class:`Stage`, :class:`Parameter`, :data:`ModelRef`,
   :class:`Availability`, :func:`validate_parameters`, :func:`schema_parameters`,
-  :func:`keep_scores_at_least` (SELECT's one score comparison);
+  :func:`keep_scores_at_least` (SELECT's one score comparison),
+  :func:`keep_diameters_within` (the mask methods' size filter);
 * the hook: the :data:`hookimpl` marker and the :class:`AdapterRegistry` it receives;
 * the data: :class:`Micrograph`, :class:`RegionSet`, :class:`RegionKind`;
 * the errors: :class:`UserError` (the user can fix it), :class:`InvalidRegionsError`,
@@ -41,6 +42,7 @@ from lipobench.adapters.base import (
     ModelRef,
     Parameter,
     Stage,
+    keep_diameters_within,
     keep_scores_at_least,
     schema_parameters,
     validate_parameters,
@@ -70,6 +72,7 @@ __all__ = [
     "ModelRef",
     "Parameter",
     "Stage",
+    "keep_diameters_within",
     "keep_scores_at_least",
     "schema_parameters",
     "validate_parameters",

@@ -342,6 +342,12 @@ def validate_defaults(
     return report
 
 
+def _training_pixel_size_nm(dataset) -> float | None:
+    """The training micrographs' median pixel size: `lipobench segment` zooms to it."""
+    sizes = [m.pixel_size_nm for m in dataset.lazy_micrographs() if m.pixel_size_nm]
+    return round(float(sorted(sizes)[len(sizes) // 2]), 4) if sizes else None
+
+
 def _export(model: Path, target: Path) -> str:
     """Copy a trained model into the models folder atomically; its sha256."""
     with atomic_path(target) as tmp:
@@ -411,6 +417,7 @@ def train_defaults(
         "reproduce": "lipobench train-defaults --device cpu",
         "recipe": recipe.model_dump(mode="json"),
         "dataset": {"preset": recipe.preset, "seed": recipe.data_seed,
+                    "pixel_size_nm": _training_pixel_size_nm(run.dataset),
                     "train_images": len(fold.train), "test_images": len(fold.test),
                     "fingerprint": run.dataset.fingerprint()},
         "versions": _versions(),

@@ -16,7 +16,7 @@ from typing import Any
 from lipobench.errors import ToolUnavailableError
 
 __all__ = ["MODELS_DIR", "MANIFEST_NAME", "user_models_dir", "packaged_model", "read_manifest",
-           "sha256_of"]
+           "sha256_of", "training_pixel_size_nm"]
 
 #: Where the default models live inside the installed package.
 MODELS_DIR = Path(__file__).parent / "models"
@@ -79,3 +79,9 @@ def packaged_model(tool: str, models_dir: Path | None = None) -> Path:
             f"{Path(models_dir) / MANIFEST_NAME}: restore it from git or {_TRAIN_DEFAULTS_FIX}"
         )
     return path
+
+
+def training_pixel_size_nm(models_dir: Path | None = None) -> float | None:
+    """The pixel size (nm) of the micrographs the default models were trained on, or None."""
+    value = read_manifest(models_dir).get("dataset", {}).get("pixel_size_nm")
+    return float(value) if value else None

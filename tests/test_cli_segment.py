@@ -15,6 +15,7 @@ class FakeCellposeModelForTests:
     """Stands in for a loaded Cellpose model (the real one runs in tests/adapters)."""
 
     diam_labels = 20.0
+    diam_mean = 30.0
 
     def __init__(self):
         self.runs = 0
@@ -54,7 +55,7 @@ def inputs(tmp_path):
     (tmp_path / "images").mkdir()
     image = tmp_path / "images" / "mic1.mrc"
     write_mrc(image, np.random.default_rng(0).normal(size=(64, 64)).astype(np.float32),
-              pixel_size_nm=0.5)
+              pixel_size_nm=3.0)  # the disks are 48 nm, the blob 24 nm: inside 20-200 nm
     return model, image
 
 
@@ -80,7 +81,7 @@ def test_segment_writes_labels_rois_overlay_and_csv(fake_cellpose, inputs, tmp_p
                                       "diameter_nm", "entry_threshold", "centroid_row",
                                       "centroid_col"]
     assert sorted(table.entry_threshold) == [20.0, 20.0]
-    np.testing.assert_allclose(table.diameter_nm, table.diameter_px * 0.5, atol=1e-3)
+    np.testing.assert_allclose(table.diameter_nm, table.diameter_px * 3.0, atol=1e-3)
 
 
 def test_rerun_with_new_until_reuses_cached_masks(fake_cellpose, inputs, tmp_path, capsys):
@@ -125,6 +126,15 @@ def test_roi_folder_reads_back_as_a_dataset_for_training(fake_cellpose, inputs, 
         (["--until", "-1"], "--until -1 is outside 0..100"),
         (["--merge", "fuse"], "--merge fuse: unknown merge; use connected or instances"),
         (["--confidence", "sliding_window"], "--window"),
+        (["--scale", "huge"], "--scale huge: unknown scale mode; use auto, estimate or none"),
+        (["--size-nm", "200:20"], "--size-nm 200:20: give --size-nm MIN:MAX in nm"),
+        (["--size-nm", "big"], "--size-nm big: not MIN:MAX"),
+        (["--min-diameter-px", "-4"], "--min-diameter-px -4: must be a positive number"),
+        (["--max-diameter-px", "0"], "--max-diameter-px 0: must be a positive number"),
+        (["--min-diameter-px", "40", "--max-diameter-px", "20"],
+         "--min-diameter-px 40 exceeds --max-diameter-px 20"),
+        (["--diameters", "10:30:5", "--scale", "estimate"], "drop --scale estimate"),
+        (["--pixel-size-nm", "-1"], "--pixel-size-nm -1 must be positive"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_nothing_written(fake_cellpose, inputs, tmp_path, capsys,
@@ -147,6 +157,66 @@ def test_missing_model_and_micrograph_are_one_line_errors(fake_cellpose, inputs,
                         "--out", tmp_path / "o")
     assert code == 2 and "absent.mrc" in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
+
+
+def _scales(out) -> dict:
+    return pd.read_csv(out / "scales.csv").iloc[0].to_dict()
+
+
+def test_a_known_pixel_size_zooms_to_the_default_models_pixels(fake_cellpose, tmp_path,
+                                                               capsys):
+    """An MRC at half the model's pixel size runs on a micrograph shrunk 2x; the labels come
+    back at full size, twice as wide as the (test double's) disks on the shrunk grid."""
+    from lipobench.shipped import training_pixel_size_nm
+
+    image = tmp_path / "fine.mrc"
+    write_mrc(image, np.zeros((128, 128), np.float32),
+              pixel_size_nm=training_pixel_size_nm() / 2)
+    out = tmp_path / "out"
+    code, stdout, err = _run(capsys, image, "--model", "default", "--merge", "connected",
+                             "--size-nm", "1:1000", "--out", out)
+    assert code == 0, err
+    row = _scales(out)
+    assert row["zoom"] == 0.5 and row["source"] == "pixel-size"
+    assert "fine: pixel size" in stdout and "zoom 0.5" in stdout
+    labels = read_labels(out / "labels" / "fine.tif")
+    assert labels.shape == (128, 128)
+    # The double's first disk has radius 8 at (20, 20) of the 64² grid: 16 at (40, 40) here.
+    assert labels[40, 40] > 0 and labels[40 + 15, 40] == labels[40, 40]
+    assert labels[40 + 18, 40] == 0
+
+
+def test_without_a_pixel_size_the_scale_is_estimated_and_said(fake_cellpose, tmp_path, capsys):
+    import imageio.v3 as iio
+
+    image = tmp_path / "plain.png"
+    iio.imwrite(image, np.full((96, 96), 128, np.uint8))
+    out = tmp_path / "out"
+    code, stdout, err = _run(capsys, image, "--model", "default", "--size-nm", "1:1000",
+                             "--out", out)
+    assert code == 0, err
+    row = _scales(out)
+    assert row["source"] == "estimate" and "pixel size unknown" in row["reason"]
+    assert "plain: pixel size unknown" in stdout
+    # The double finds 16-px disks at every diameter: coverage peaks at d = 17 px.
+    assert 14 <= row["estimated_diameter_px"] <= 18
+
+
+def test_the_size_prior_drops_objects_smaller_than_its_minimum(fake_cellpose, inputs,
+                                                               tmp_path, capsys):
+    model, image = inputs  # 3 nm pixels: the double's blob is 8 px = 24 nm wide
+    out = tmp_path / "out"
+    code, _, err = _run(capsys, image, "--model", model, "--diameters", "10:30:5",
+                        "--merge", "connected", "--size-nm", "30:200", "--out", out)
+    assert code == 0, err
+    table = pd.read_csv(out / "particles.csv")
+    assert len(table) == 1 and table.diameter_nm.min() >= 30
+    assert _scales(out)["min_diameter_px"] == 10.0
+    code, _, err = _run(capsys, image, "--model", model, "--diameters", "10:30:5",
+                        "--merge", "connected", "--min-diameter-px", "5",
+                        "--out", tmp_path / "px")
+    assert code == 0, err
+    assert len(pd.read_csv(tmp_path / "px" / "particles.csv")) == 2
 
 
 @pytest.mark.slow
