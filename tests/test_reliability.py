@@ -308,6 +308,11 @@ CASES = [
     ("synth-params-garbage", ["synth", "{ws}/out", "--params", "{ws}/files/params.json"],
      ["params.json"]),
     ("synth-size-text", ["synth", "{ws}/out", "--size", "big"], ["--size"]),
+    ("synth-realism-preset", ["synth-realism", "--preset", "huge"], ["huge", "realistic"]),
+    ("synth-realism-n-images", ["synth-realism", "--n-images", "0"], ["--n-images"]),
+    ("synth-realism-reference", ["synth-realism", "--reference", "{ws}/files/none.png"],
+     ["none.png", "--reference"]),
+    ("synth-realism-binning", ["synth-realism", "--binning", "0"], ["--binning"]),
     ("synth-n-images-zero", ["synth", "{ws}/out", "--n-images", "0"], ["--n-images"]),
     # ---- score
     ("score-truth-missing", ["score", "--truth", "{ws}/files/none.tif", "--pred",
