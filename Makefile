@@ -25,6 +25,7 @@ bench: setup
 
 # The memory targets at 4096²: each takes about an hour on 2 cores, so not part of `bench`.
 bench-memory: setup
+	$(UV) run --frozen python benchmarks/bench_lipopose_inference.py --memory-only --memory-at-model-scale
 	$(UV) run --frozen python benchmarks/bench_lipopose_inference.py --memory-only
 	$(UV) run --frozen python benchmarks/memory_run.py
 
