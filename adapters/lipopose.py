@@ -82,7 +82,7 @@ def _validated(model_cls, params: Mapping[str, Any], stage: str):
 
 
 #: Default diameter range, as factors of the model's mean training diameter.
-_DEFAULT_SPAN = (0.5, 2.0)
+DEFAULT_SPAN = (0.5, 2.0)
 
 
 class LipoPoseAdapter(Adapter):
@@ -138,8 +138,8 @@ class LipoPoseAdapter(Adapter):
         start, stop = params.diameter_start, params.diameter_stop
         if start is None or stop is None:
             mean = float(getattr(model, "diam_labels", 0) or getattr(model, "diam_mean", 30.0))
-            start = start if start is not None else round(mean * _DEFAULT_SPAN[0], 3)
-            stop = stop if stop is not None else round(mean * _DEFAULT_SPAN[1], 3)
+            start = start if start is not None else round(mean * DEFAULT_SPAN[0], 3)
+            stop = stop if stop is not None else round(mean * DEFAULT_SPAN[1], 3)
         try:
             return DiameterRange(start=start, stop=stop, step=params.diameter_step).values()
         except ValidationError as exc:

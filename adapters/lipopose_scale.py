@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from lipobench.adapters.cellpose import CellposeThresholds
-from lipobench.adapters.lipopose import LipoPoseAdapter, LipoPosePredictParams
+from lipobench.adapters.lipopose import DEFAULT_SPAN, LipoPoseAdapter, LipoPosePredictParams
 from lipobench.errors import UserError
 from lipobench.lipopose import ConfidenceMethod, DiameterRange, MergeMethod, pipeline
 from lipobench.micrograph import Micrograph
@@ -34,10 +34,8 @@ from lipobench.scale import (
     resize_image,
 )
 
-__all__ = ["ScaledLipoPose", "DEFAULT_SPAN", "DEFAULT_STEP_MODEL_PX"]
+__all__ = ["ScaledLipoPose", "DEFAULT_STEP_MODEL_PX"]
 
-#: Default diameters as factors of the model's mean training diameter (the study's range).
-DEFAULT_SPAN = (0.5, 2.0)
 #: Default spacing of the diameters, in the model's pixels (the study's 5 px).
 DEFAULT_STEP_MODEL_PX = 5.0
 
@@ -61,7 +59,7 @@ class ScaledLipoPose:
         self.merge, self.confidence, self.window = merge, confidence, window
         self.thresholds = list(thresholds)
         self._loaded = None
-        #: Cellpose runs of the last :meth:`scale` and :meth:`segment` calls together.
+        #: Cellpose runs of the last :meth:`scale` or :meth:`segment` call.
         self.cellpose_runs = 0
 
     def _cellpose(self):
@@ -82,7 +80,7 @@ class ScaledLipoPose:
         """The zoom of ``micrograph`` to the model's pixels (``lipobench.scale.choose_scale``)."""
         from lipobench.adapters.cellpose import segment
 
-        self.cellpose_runs = 0
+        self.cellpose_runs = 0  # counts this call's runs
         defaults = CellposeThresholds()
         cache = pipeline.MaskCache(self.workdir / "scan", defaults.flow_threshold,
                                    defaults.cellprob_threshold)
@@ -166,7 +164,7 @@ class ScaledLipoPose:
         used, merged = self.adapter.iter_labels(self.model, [work], params, workdir,
                                                 thresholds=self.thresholds)
         labels, scores = next(merged)
-        self.cellpose_runs += self.adapter.cellpose_runs
+        self.cellpose_runs = self.adapter.cellpose_runs
         labels = labels_to_shape(labels, micrograph.shape)
         regions = RegionSet.from_labels(labels, scores=scores, copy=False)
         return regions, [round(d / factor, 3) for d in used]

@@ -148,6 +148,19 @@ def test_bad_input_is_one_line_exit_2_nothing_written(fake_cellpose, inputs, tmp
     assert not out.exists() and fake_cellpose == []
 
 
+def test_a_pixel_bound_against_the_size_prior_stops_before_anything_is_written(
+        fake_cellpose, inputs, tmp_path, capsys):
+    """The prior's minimum is 20 nm / 3 nm = 6.7 px here; a maximum of 5 px contradicts it. The
+    bound depends on each micrograph's scale, so it is checked once every scale is known."""
+    model, image = inputs
+    out = tmp_path / "out"
+    code, _, err = _run(capsys, image, "--model", model, "--max-diameter-px", "5",
+                        "--out", out)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "mic1.mrc: --size-nm 20:200 is 7-67 px at its scale" in err
+    assert not out.exists()
+
+
 def test_missing_model_and_micrograph_are_one_line_errors(fake_cellpose, inputs, tmp_path,
                                                           capsys):
     model, image = inputs

@@ -225,19 +225,30 @@ def segment_command(
                          out / ".lipopose-cache" / _model_fingerprint(model),
                          merge=merge_method, confidence=confidence_method, window=window,
                          thresholds=thresholds)
-    rows, scale_rows, runs = [], [], 0
+    # Every micrograph's scale first: the size bounds follow from it, and a conflict with
+    # --min/--max-diameter-px must stop the command before any output is written.
+    chosen_scales, filters, runs = [], [], 0
     for micrograph in images:
         # --diameters are the micrograph's pixels: they fix the scale.
         mode = ScaleMode.NONE if span is not None else scale_mode
         chosen = run.scale(micrograph, mode, pixel_size_from=(
             "--pixel-size-nm" if pixel_size_nm else "the file's header"))
+        runs += run.cellpose_runs
         typer.echo(f"{micrograph.name}: {chosen.reason}")
+        bounds = run.size_bounds_px(micrograph, chosen)
+        low = min_diameter_px if min_diameter_px is not None else bounds[0]
+        high = max_diameter_px if max_diameter_px is not None else bounds[1]
+        if low is not None and high is not None and low > high:
+            raise UserError(f"{micrograph.path}: --size-nm {size_nm} is {bounds[0]:.0f}-"
+                            f"{bounds[1]:.0f} px at its scale, which conflicts with "
+                            f"--min/--max-diameter-px {low:g}-{high:g}; give both pixel bounds "
+                            "or widen --size-nm")
+        chosen_scales.append(chosen)
+        filters.append(SizeFilterParams(min_diameter_px=low, max_diameter_px=high))
+    rows, scale_rows = [], []
+    for micrograph, chosen, size_filter in zip(images, chosen_scales, filters, strict=True):
         regions, used = run.segment(micrograph, chosen, span)
         runs += run.cellpose_runs
-        bounds = run.size_bounds_px(micrograph, chosen)
-        size_filter = SizeFilterParams(
-            min_diameter_px=min_diameter_px if min_diameter_px is not None else bounds[0],
-            max_diameter_px=max_diameter_px if max_diameter_px is not None else bounds[1])
         regions = size_filter.apply(regions)
         write_labels_tiff(out / "labels" / f"{micrograph.name}.tif", regions.to_label_image())
         write_roi_zip(out / "rois" / f"{micrograph.name}.zip", regions)
