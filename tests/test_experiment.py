@@ -267,3 +267,14 @@ def test_shipped_experiments_are_valid(name):
     else:
         assert isinstance(experiment.split, KFoldSplit) and experiment.split.k == 5
         assert {c.adapter for c in configurations} == {"cellpose", "lipopose"}
+
+
+def test_the_default_models_finetune_stage_is_a_valid_experiment():
+    """experiments/default_cellpose_finetune.toml (how the shipped Cellpose model was made)."""
+    registry = load_registry()
+    experiment = load_experiment(REPO / "experiments" / "default_cellpose_finetune.toml",
+                                 registry)
+    (configuration,) = expand_configurations(experiment, registry)
+    assert experiment.dataset.synthetic.preset == "realistic"
+    assert configuration.spec["init"] == "results/default-stage1/cellpose_default"
+    assert configuration.spec["n_epochs"] == 60
