@@ -96,6 +96,7 @@ class ScaledLipoPose:
                 self.cellpose_runs += 1
             return labels
 
+        # --scale none needs no model facts: the model is then loaded only if a mask is missing.
         model = self.model_scale() if mode is not ScaleMode.NONE else ModelScale(0.0)
         return choose_scale(micrograph.image, model, mode=mode,
                             pixel_size_nm=micrograph.pixel_size_nm,

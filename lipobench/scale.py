@@ -25,20 +25,18 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lipobench.errors import UserError
+from lipobench.lipopose.pipeline import SegmentFn
 
 __all__ = ["SizePrior", "parse_size_prior", "ModelScale", "ScaleMode", "ScaleSource",
            "Scale", "DiameterEstimate", "estimate_diameter", "resize_image",
            "labels_to_shape", "choose_scale"]
 
-#: One segmentation: ``segment(image, diameter)`` returns a label image (0 = background).
-SegmentFn = Callable[[np.ndarray, float], np.ndarray]
 
 
 class SizePrior(BaseModel):
