@@ -78,7 +78,9 @@ ENVIRONMENT = ToolEnvironment(
     requirements=Path(__file__).with_name("cryolo-requirements-py37.txt"),
     checks=(("cryolo_train.py", "-h"), ("cryolo_predict.py", "-h"),
             ("cryolo_gui.py", "config", "-h")),
-    size="about 900 MB, a few minutes")
+    size="about 900 MB, a few minutes",
+    # wheel 0.42.0: the last release for Python 3.7.
+    build_pins=("wheel==0.42.0",))
 
 _INSTALL_FIX = (
     "run `lipobench tools install cryolo` (Python 3.7 with TensorFlow 1.15.5 from PyPI, CPU); "

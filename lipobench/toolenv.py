@@ -6,8 +6,9 @@ Python 3.11. An adapter that needs such an environment declares a :class:`ToolEn
 ``lipobench tools install NAME`` then builds it with :func:`install_environment`:
 
 1. find a Python of that version (``--python``, pyenv, ``PATH``, ``uv python find``, conda);
-2. create a virtual environment in ``tools_dir()/NAME-VERSION`` and ``pip install --no-deps``
-   the pins into it, with progress on screen and pip's output in a log file;
+2. create a virtual environment in ``tools_dir()/NAME-VERSION``, install its build tools
+   (``build_pins``) alone, then ``pip install --no-deps`` the pins into it, with progress on
+   screen and pip's output in a log file;
 3. run the check commands;
 4. write the marker file ``lipobench-environment.json`` last, so a killed install never looks
    installed (the next install removes the half-built folder and starts again);
@@ -60,6 +61,11 @@ class ToolEnvironment:
         Commands, their first word a script in the environment's ``bin``, that must exit 0.
     size : str
         What the install costs, for the progress line ("about 900 MB").
+    build_pins : tuple of str
+        Exact pins installed first, on their own, before the requirements. ``wheel`` belongs
+        here: without it pip 22 falls back to ``setup.py install`` for source-only pins, whose
+        launchers go through ``pkg_resources`` and refuse to start when an ``install_requires``
+        left out on purpose (crYOLO's wxPython) is missing.
     """
 
     tool: str
@@ -68,13 +74,17 @@ class ToolEnvironment:
     requirements: Path
     checks: tuple[tuple[str, ...], ...] = ()
     size: str = ""
+    build_pins: tuple[str, ...] = ()
 
     @property
     def folder_name(self) -> str:
         return f"{self.tool}-{self.version}"
 
     def requirements_digest(self) -> str:
-        return hashlib.sha256(self.requirements.read_bytes()).hexdigest()
+        # The build tools change what pip builds, so an environment built without them is
+        # outdated too.
+        build = "".join(f"{pin}\n" for pin in self.build_pins).encode()
+        return hashlib.sha256(build + self.requirements.read_bytes()).hexdigest()
 
     def pinned_count(self) -> int:
         lines = self.requirements.read_text().splitlines()
@@ -282,6 +292,15 @@ def _build(env: ToolEnvironment, prefix: Path, interpreter: Path, source: str,
                                log) != 0:
                     raise ToolFailedError(f"creating the environment failed; see log {log_path}",
                                           log_path=log_path)
+                if env.build_pins:
+                    echo("installing the build tools: " + ", ".join(env.build_pins))
+                    code = _run_logged([os.fspath(prefix / "bin" / "python"), "-m", "pip",
+                                        "install", "--no-deps", "--disable-pip-version-check",
+                                        "--no-input", *env.build_pins], log)
+                    if code != 0:
+                        raise ToolFailedError(f"pip install of the build tools failed (exit "
+                                              f"{code}); see log {log_path}",
+                                              log_path=log_path)
                 total = env.pinned_count()
                 echo(f"installing {total} pinned packages{f' ({env.size})' if env.size else ''}"
                      f"; pip's output goes to {log_path}")

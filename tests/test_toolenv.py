@@ -76,6 +76,30 @@ def test_install_runs_checks_records_and_is_idempotent(home):
     assert time.monotonic() - started < 5
 
 
+def test_build_pins_are_part_of_the_environments_identity(tmp_path):
+    plain = _spec(tmp_path, "six==1.17.0\n")
+    with_wheel = ToolEnvironment(tool="toy", version="1.0", python="3.7",
+                                 requirements=plain.requirements, build_pins=("wheel==0.42.0",))
+    assert plain.requirements_digest() != with_wheel.requirements_digest()
+    assert with_wheel.pinned_count() == 1
+
+
+@needs_py37
+def test_build_pins_are_installed_before_the_requirements(home):
+    # crYOLO's launchers depend on this: without wheel, pip 22 installs source-only pins with
+    # setup.py install, whose pkg_resources launchers refuse to start without wxPython.
+    pins = home / "pins.txt"
+    pins.write_text("six==1.17.0\n")
+    env = ToolEnvironment(tool="toy", version="1.0", python="3.7", requirements=pins,
+                          checks=(("python", "-c", "import wheel, six"),),
+                          build_pins=("wheel==0.42.0",))
+    lines: list[str] = []
+    install_environment(env, echo=lines.append)
+    build = next(k for k, line in enumerate(lines) if "build tools: wheel==0.42.0" in line)
+    pinned = next(k for k, line in enumerate(lines) if "[1/1] six==1.17.0" in line)
+    assert build < pinned
+
+
 @needs_py37
 def test_failed_check_leaves_nothing_that_looks_installed(home):
     from lipobench.errors import ToolFailedError
