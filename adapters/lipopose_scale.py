@@ -15,21 +15,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
-from lipobench.adapters.cellpose import CellposeThresholds
+from lipobench.adapters.cellpose_scale import CellposeScaler
 from lipobench.adapters.lipopose import DEFAULT_SPAN, LipoPoseAdapter, LipoPosePredictParams
 from lipobench.errors import UserError
-from lipobench.lipopose import ConfidenceMethod, DiameterRange, MergeMethod, pipeline
+from lipobench.lipopose import ConfidenceMethod, DiameterRange, MergeMethod
 from lipobench.micrograph import Micrograph
 from lipobench.regions import RegionSet
 from lipobench.scale import (
     ModelScale,
     Scale,
     ScaleMode,
-    ScaleSource,
     SizePrior,
-    choose_scale,
     labels_to_shape,
     resize_image,
 )
@@ -44,9 +40,9 @@ class ScaledLipoPose:
     """One Cellpose model run as LipoPose, each micrograph at its zoom to the model's pixels.
 
     ``model_pixel_size_nm`` is the pixel size the model was trained at (the shipped manifest
-    says it for the default model; None for a user's own). The model is loaded once, and only
-    when a Cellpose run is needed; the first pass of a scale estimate goes through the same
-    mask cache as the pipeline (``workdir/scan``), so a rerun repeats neither.
+    says it for the default model; None for a user's own). The scale comes from a
+    :class:`~lipobench.adapters.cellpose_scale.CellposeScaler` of the same model, whose first
+    pass is cached in ``workdir/scan`` beside the pipeline's masks.
     """
 
     def __init__(self, adapter: LipoPoseAdapter, model: Path, model_pixel_size_nm: float | None,
@@ -54,68 +50,28 @@ class ScaledLipoPose:
                  confidence: ConfidenceMethod, window: int | None,
                  thresholds: Sequence[float]):
         self.adapter, self.model, self.prior = adapter, Path(model), prior
-        self.model_pixel_size_nm = model_pixel_size_nm
         self.workdir = Path(workdir)
+        self.scaler = CellposeScaler(model, model_pixel_size_nm, self.workdir,
+                                     device=adapter.cellpose.device)
         self.merge, self.confidence, self.window = merge, confidence, window
         self.thresholds = list(thresholds)
-        self._loaded = None
         #: Cellpose runs of the last :meth:`scale` or :meth:`segment` call.
         self.cellpose_runs = 0
 
-    def _cellpose(self):
-        from lipobench.adapters.cellpose import load_cellpose_model
-
-        if self._loaded is None:
-            self._loaded = load_cellpose_model(self.model, self.adapter.cellpose.device)
-        return self._loaded
-
     def model_scale(self) -> ModelScale:
         """The model's mean training diameter (its pixels) and training pixel size."""
-        model = self._cellpose()
-        diameter = float(getattr(model, "diam_labels", 0) or model.diam_mean)
-        return ModelScale(diameter_px=diameter, pixel_size_nm=self.model_pixel_size_nm)
+        return self.scaler.model_scale()
 
     def scale(self, micrograph: Micrograph, mode: ScaleMode, *,
               pixel_size_from: str = "given") -> Scale:
-        """The zoom of ``micrograph`` to the model's pixels (``lipobench.scale.choose_scale``)."""
-        from lipobench.adapters.cellpose import segment
-
-        self.cellpose_runs = 0  # counts this call's runs
-        defaults = CellposeThresholds()
-        cache = pipeline.MaskCache(self.workdir / "scan", defaults.flow_threshold,
-                                   defaults.cellprob_threshold)
-
-        def first_pass(image: np.ndarray, diameter: float) -> np.ndarray:
-            # The pass's masks are cached by micrograph and diameter, like the pipeline's.
-            path = cache.path(micrograph.name, round(diameter, 3))
-            labels = pipeline.load_labels(path)
-            if labels is None:
-                labels = pipeline.compact_labels(segment(self._cellpose(), image,
-                                                         diameter=diameter))
-                pipeline.save_labels(path, labels)
-                self.cellpose_runs += 1
-            return labels
-
-        # --scale none needs no model facts: the model is then loaded only if a mask is missing.
-        model = self.model_scale() if mode is not ScaleMode.NONE else ModelScale(0.0)
-        return choose_scale(micrograph.image, model, mode=mode,
-                            pixel_size_nm=micrograph.pixel_size_nm,
-                            pixel_size_from=pixel_size_from, segment=first_pass,
-                            network_diameter=float(self._cellpose().diam_mean)
-                            if mode is not ScaleMode.NONE else 30.0)
+        """The zoom of ``micrograph`` to the model's pixels (:meth:`CellposeScaler.scale`)."""
+        scale = self.scaler.scale(micrograph, mode, pixel_size_from=pixel_size_from)
+        self.cellpose_runs = self.scaler.cellpose_runs
+        return scale
 
     def effective_pixel_size_nm(self, micrograph: Micrograph, scale: Scale) -> float | None:
-        """The nm per micrograph pixel the size prior is read at (None: no prior applies).
-
-        The micrograph's own when known (and not overruled by an estimate); after an estimate,
-        the model's pixel size seen through the zoom: the estimate says the particles look
-        like the model's training particles, so they are read as being their size.
-        """
-        if scale.source is ScaleSource.ESTIMATE:
-            if self.model_pixel_size_nm and scale.estimate and scale.estimate.diameter_px:
-                return self.model_pixel_size_nm * scale.zoom
-            return None
-        return micrograph.pixel_size_nm
+        """The nm per micrograph pixel the size prior is read at (None: no prior applies)."""
+        return self.scaler.effective_pixel_size_nm(micrograph, scale)
 
     def size_bounds_px(self, micrograph: Micrograph, scale: Scale
                        ) -> tuple[float | None, float | None]:

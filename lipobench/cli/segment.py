@@ -37,43 +37,6 @@ def _model_fingerprint(model: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _read_micrographs(paths: list[Path], pixel_size_nm: float | None):
-    from lipobench.fsutil import check_name
-    from lipobench.imageio import read_image
-    from lipobench.micrograph import Micrograph
-
-    micrographs, seen = [], {}
-    for path in paths:
-        check_name(path.stem, where=str(path), what="micrograph")
-        if path.stem in seen:
-            raise UserError(f"{path}: has the same name as {seen[path.stem]}; outputs are "
-                            "named by file stem, so rename one of them")
-        seen[path.stem] = path
-        image, size = read_image(path)
-        micrographs.append(Micrograph(path.stem, image, pixel_size_nm or size, path=path))
-    return micrographs
-
-
-def _write_overlay(path: Path, image, regions) -> None:
-    from matplotlib.figure import Figure
-
-    from lipobench.fsutil import atomic_path
-    from lipobench.report.overlays import draw_micrograph, draw_regions
-
-    rows, cols = image.shape
-    fig = Figure(figsize=(6, 6 * rows / cols), layout="constrained")
-    ax = fig.subplots()
-    draw_micrograph(ax, image)
-    draw_regions(ax, regions, color="#009E73")
-    ax.set_title(f"{path.stem}: {len(regions)} particles",
-                 fontsize="medium")
-    ax.set_xlim(0, cols)
-    ax.set_ylim(rows, 0)
-    ax.set_axis_off()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=150, format="png")
-
-
 def _particle_rows(micrograph, regions) -> list[dict]:
     areas = regions.areas()
     diameters = regions.equivalent_diameters()
@@ -157,6 +120,7 @@ def segment_command(
     from lipobench.adapters.lipopose import LipoPoseAdapter
     from lipobench.adapters.lipopose_scale import ScaledLipoPose
     from lipobench.choices import choose
+    from lipobench.cli._micrographs import read_micrographs, write_overlay
     from lipobench.fsutil import atomic_path
     from lipobench.imageio import write_labels_tiff
     from lipobench.lipopose import (
@@ -213,7 +177,7 @@ def segment_command(
     from lipobench.fsutil import check_output_dir
 
     check_output_dir(out, key="--out")
-    images = _read_micrographs(list(micrographs), pixel_size_nm)
+    images = read_micrographs(list(micrographs), pixel_size_nm)
     if chosen_device is Device.CUDA:
         resolve_torch_device(chosen_device)  # no GPU: say so before the first Cellpose run
     if span is not None:
@@ -252,7 +216,7 @@ def segment_command(
         regions = size_filter.apply(regions)
         write_labels_tiff(out / "labels" / f"{micrograph.name}.tif", regions.to_label_image())
         write_roi_zip(out / "rois" / f"{micrograph.name}.zip", regions)
-        _write_overlay(out / "overlays" / f"{micrograph.name}.png", micrograph.image, regions)
+        write_overlay(out / "overlays" / f"{micrograph.name}.png", micrograph.image, regions)
         rows.extend(_particle_rows(micrograph, regions))
         scale_rows.append(_scale_row(micrograph, chosen, used, size_filter))
     with atomic_path(out / "scales.csv") as tmp:
