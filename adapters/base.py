@@ -77,10 +77,13 @@ def validate_parameters(adapter_name: str, model_cls: type[BaseModel],
         return model_cls(**dict(params))
     except ValidationError as exc:
         first = exc.errors()[0]
+        if not first["loc"]:
+            # A check across parameters: its message names the keys.
+            message = first["msg"].removeprefix("Value error, ")
+            raise UserError(f"{adapter_name} {stage} parameters: {message}") from None
         # parameters are flat; deeper loc parts only name a union member's type
-        key = str(first["loc"][0]) if first["loc"] else "?"
         raise UserError(
-            f"{adapter_name} {stage} parameter {key!r}: {first['msg']}; "
+            f"{adapter_name} {stage} parameter {str(first['loc'][0])!r}: {first['msg']}; "
             f"known {stage} parameters: {', '.join(model_cls.model_fields)}"
         ) from None
 

@@ -43,10 +43,10 @@ import shutil
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Literal, Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lipobench.adapters.base import (
     Adapter,
@@ -71,6 +71,7 @@ __all__ = [
     "topaz_index",
     "picks_from_topaz",
     "topaz_command",
+    "write_model_manifest",
 ]
 
 MANIFEST = "topaz_model.json"
@@ -127,6 +128,25 @@ class TopazTrainParams(BaseModel):
     init_pretrained: bool = Field(True, description=(
         "start from the shipped weights of the same architecture (Topaz's default; False: "
         "--no-pretrained)"))
+    init: Path | Literal["default"] | None = Field(None, description=(
+        "continue training this detector (topaz train -m FILE.sav; its architecture replaces "
+        "model and units): 'default' (lipobench's shipped one, checked against its sha256) "
+        "or a .sav file, which Topaz unpickles, so trust_init = true must say it is trusted"))
+    trust_init: bool = Field(False, description=(
+        "init names a .sav file you trust: loading it runs the code a pickle holds"))
+
+    @model_validator(mode="after")
+    def _init_is_explicit(self):
+        if self.init is not None and self.pretrained is not None:
+            raise ValueError("init (continue training a detector) and pretrained (use one "
+                             "as is) exclude each other; drop one")
+        if isinstance(self.init, Path):
+            if self.init.suffix != ".sav":
+                raise ValueError(f"init {self.init}: not a Topaz .sav model file")
+            if not self.trust_init:
+                raise ValueError(f"init {self.init}: Topaz unpickles it, which runs any code "
+                                 "it holds; set trust_init = true if you trust the file")
+        return self
 
 
 class TopazPredictParams(BaseModel):
@@ -326,11 +346,24 @@ class TopazAdapter(Adapter):
                 raise UserError(f"topaz: pretrained = 'default' was trained at downsample "
                                 f"{downsample} and runs at it, not {p.downsample}; set "
                                 f"downsample = {downsample} or leave downsample out")
-            _write_manifest(manifest, str(packaged_model("topaz")), downsample)
+            write_model_manifest(manifest, str(packaged_model("topaz")), downsample)
             return manifest
         downsample = p.downsample or 1
+        init_model = None
+        if p.init == "default":
+            from lipobench.shipped import packaged_model, read_manifest
+
+            init_model = packaged_model("topaz")
+            shipped_downsample = int(read_manifest()["models"]["topaz"]["downsample"])
+            # Fine-tuning keeps the scale the detector learnt its particles at.
+            downsample = p.downsample or shipped_downsample
+        elif p.init is not None:
+            if not p.init.is_file():
+                raise UserError(f"topaz init {p.init}: no such file; give an existing .sav "
+                                "model or init = 'default'")
+            init_model = p.init
         if p.pretrained is not None:
-            _write_manifest(manifest, p.pretrained.value, downsample)
+            write_model_manifest(manifest, p.pretrained.value, downsample)
             return manifest
 
         from lipobench.formats import read_topaz, write_topaz
@@ -367,7 +400,8 @@ class TopazAdapter(Adapter):
                 "-n", f"{n_expected:g}", "-r", str(round(p.radius / downsample)),
                 "--num-epochs", p.num_epochs, "--epoch-size", p.epoch_size,
                 "--minibatch-size", p.minibatch_size, "--learning-rate", f"{p.learning_rate:g}",
-                "--model", p.model.value, "--units", p.units,
+                "--model", str(init_model) if init_model else p.model.value,
+                "--units", p.units,
                 "-d", _device_flag(self.device), "--save-prefix", models / "model",
                 "-o", workdir / "train_curve.txt"]
         if not p.init_pretrained:
@@ -378,7 +412,7 @@ class TopazAdapter(Adapter):
         if not saved:
             raise ToolFailedError(f"topaz train saved no model in {models}; see log {log_path}",
                                   log_path=log_path)
-        _write_manifest(manifest, saved[-1].relative_to(workdir).as_posix(), downsample)
+        write_model_manifest(manifest, saved[-1].relative_to(workdir).as_posix(), downsample)
         return manifest
 
     def model_info(self, model: ModelRef) -> dict[str, str]:
@@ -427,7 +461,9 @@ class TopazAdapter(Adapter):
                                                         "select").min_score)
 
 
-def _write_manifest(path: Path, model: str, downsample: int) -> None:
+def write_model_manifest(path: Path, model: str, downsample: int) -> None:
+    """Write the model reference :meth:`TopazAdapter.predict` takes: a detector (a shipped
+    name, or a ``.sav`` beside ``path`` or among lipobench's models) run at ``downsample``."""
     atomic_write_text(path, json.dumps({"model": model, "downsample": downsample}, indent=2))
 
 

@@ -141,3 +141,38 @@ def test_topaz_crash_raises_tool_failed_naming_the_log(tmp_path):
     assert str(log) in str(info.value) and info.value.log_path == log
     assert "extract" in log.read_text()
     assert not list((tmp_path / "predict").glob("picks_*.txt"))
+
+
+def test_init_must_be_explicit_about_a_pickle(tmp_path):
+    adapter = TopazAdapter()
+    planted = tmp_path / "planted.sav"
+    planted.write_bytes(b"not read")
+    with pytest.raises(UserError, match="topaz train parameters: init .*trust_init = true"):
+        adapter.train(tmp_path, {"init": str(planted)}, tmp_path / "train")
+    with pytest.raises(UserError, match="init .*not a Topaz .sav"):
+        adapter.train(tmp_path, {"init": str(tmp_path / "model.pt"), "trust_init": True},
+                      tmp_path / "train")
+    with pytest.raises(UserError, match="exclude each other"):
+        adapter.train(tmp_path, {"init": "default", "pretrained": "resnet8_u32"},
+                      tmp_path / "train")
+    with pytest.raises(UserError, match="no such file"):
+        adapter.train(tmp_path, {"init": str(tmp_path / "gone.sav"), "trust_init": True},
+                      tmp_path / "train")
+    assert not (tmp_path / "train" / MANIFEST).exists()
+
+
+@pytest.mark.slow
+def test_real_training_continues_the_shipped_detector(tmp_path):
+    """init = 'default': topaz train loads lipobench's detector and keeps its downsampling."""
+    from lipobench.shipped import packaged_model, read_manifest
+
+    adapter = TopazAdapter(device="cpu")
+    micrographs = make_test_micrographs(2, shape=(128, 128), radius=10)
+    native = adapter.to_native(micrographs, tmp_path / "native")
+    model = adapter.train(native, {"init": "default", "num_epochs": 1, "epoch_size": 2,
+                                   "minibatch_size": 32, "radius": 8.0}, tmp_path / "train")
+    manifest = json.loads(model.read_text())
+    assert manifest["downsample"] == read_manifest()["models"]["topaz"]["downsample"]
+    assert (tmp_path / "train" / manifest["model"]).is_file()
+    log = (tmp_path / "train" / "topaz.log").read_text()
+    assert f"Loading model: {packaged_model('topaz')}" in log
