@@ -218,6 +218,11 @@ def read_pair(truth_path: str | os.PathLike, pred_path: str | os.PathLike, *,
     if truth.kind is not pred.kind and pred.kind is RegionKind.MASK and same_kind:
         # A mask prediction against boxes or circles: the truth's shape, as for the truth.
         pred = pred.to_boxes() if truth.kind is RegionKind.BOX else pred.to_circles()
+    if truth.kind is RegionKind.BOX and pred.kind is RegionKind.CIRCLE and same_kind:
+        # A pick's circle against boxes: its bounding square, how a picker's centre and
+        # radius are drawn as a box. (A box has no such circle: its circumscribed one is
+        # twice a circle's area too large, so boxes against circles stay an error.)
+        pred = pred.to_boxes()
     if truth.kind is not pred.kind and same_kind:
         if truth.kind is RegionKind.MASK:
             raise UserError(

@@ -108,6 +108,20 @@ def test_read_pair_takes_the_label_image_size_and_converts_the_truth(tmp_path):
         read_pair(tmp_path / "truth.tif", tmp_path / "pred.box")
 
 
+def test_read_pair_draws_picks_as_the_truths_shape(tmp_path):
+    """A picker's circles against box truth become their bounding squares (lipobench pick
+    against expert boxes); boxes against circles have no such shape and stay an error."""
+    write_regions(tmp_path / "truth.csv", RegionSet.from_boxes([[10, 10, 30, 30]],
+                                                               image_shape=SHAPE))
+    write_regions(tmp_path / "picks.csv", RegionSet.from_circles(
+        [[20, 20, 10]], image_shape=SHAPE, scores=[1.5]))
+    truth, picks = read_pair(tmp_path / "truth.csv", tmp_path / "picks.csv", image_shape=SHAPE)
+    assert picks.kind is RegionKind.BOX and picks.boxes.tolist() == [[10, 10, 30, 30]]
+    assert picks.scores.tolist() == [1.5]
+    with pytest.raises(UserError, match="holds circles but .* holds boxes"):
+        read_pair(tmp_path / "picks.csv", tmp_path / "truth.csv", image_shape=SHAPE)
+
+
 def test_export_formats_write_every_micrograph(tmp_path):
     micrographs = [Micrograph(f"m{k}", np.zeros(SHAPE, np.float32), None,
                               RegionSet.from_labels(_labels())) for k in range(2)]

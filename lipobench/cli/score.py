@@ -12,7 +12,8 @@ coordinate file (``.txt``, ``.tsv``) holds circles; a ``.csv`` table holds boxes
 circles; see :func:`lipobench.formats.read_region_csv`); ``.npz`` is lipobench's own RegionSet
 file. A mask truth is scored against boxes or circles only after ``--truth-shape box|circle``
 turns it into tight boxes (crYOLO's ground truth in the paper) or minimal enclosing circles
-(Topaz's); a mask prediction against a box or circle truth is converted the same way.
+(Topaz's); a mask prediction against a box or circle truth is converted the same way,
+and a circle prediction (picks) against boxes becomes its bounding square.
 
 ``--flip-truth-rows`` and ``--flip-pred-rows`` say that one file's y counts from the bottom
 edge (row = height - y): crYOLO's files for TIFF, PNG or JPEG input, or picks made on an MRC
