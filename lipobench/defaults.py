@@ -40,6 +40,7 @@ from lipobench.adapters.cellpose import CellposePredictParams, CellposeTrainPara
 from lipobench.adapters.cryolo import CryoloSelectParams, CryoloTrainParams
 from lipobench.adapters.lipopose import LipoPosePredictParams, LipoPoseSelectParams
 from lipobench.adapters.topaz import TopazPredictParams, TopazSelectParams, TopazTrainParams
+from lipobench.adapters.topaz_scale import training_particle_width_px
 from lipobench.errors import ToolFailedError, ToolUnavailableError, UserError
 from lipobench.experiment import Experiment, parse_experiment
 from lipobench.fsutil import atomic_path, atomic_write_text, inside
@@ -365,11 +366,11 @@ def _cellpose(run: _Run, recipe: DefaultsRecipe) -> tuple[Path, dict, dict]:
 
 def _topaz(run: _Run, recipe: DefaultsRecipe) -> tuple[Path, dict, dict]:
     """The detector file Topaz's model manifest names (the model's ``detector``, beside it)."""
-    scores = run.scores("topaz")
-    reference, record = run.trained("topaz")
-    detector = record["model_info"]["detector"]
-    model = next(path for path in reference.parent.rglob(detector) if path.is_file())
-    return model, {"downsample": recipe.topaz.train.downsample,
+    scores, (reference, record) = run.scores("topaz"), run.trained("topaz")
+    model = next(f for f in reference.parent.rglob(record["model_info"]["detector"]) if f.is_file())
+    train = run.dataset.lazy_micrographs(run.dataset.split["train"])
+    return model, {"downsample": recipe.topaz.train.downsample, "particle_width_px":
+                   training_particle_width_px(train),
                    "validation_min_score": recipe.topaz.select.min_score,
                    "train_seconds": record["seconds"]}, {"validation_iou_0.5": scores}
 
@@ -406,8 +407,7 @@ def train_defaults(
     copies the models into ``out_dir`` and writes ``manifest.json`` there. Returns the
     manifest. A method that failed raises, once the others are exported.
     """
-    work_dir = Path(work_dir)
-    out_dir = Path(out_dir)
+    work_dir, out_dir = Path(work_dir), Path(out_dir)
     run = _Run(recipe.experiment(tools, device), work_dir, "train", log)
     fold = run.plan.folds[0]
     manifest = read_manifest(out_dir)

@@ -167,6 +167,8 @@ def test_the_recipe_trains_validates_and_writes_a_checked_manifest(tmp_path):
         scores = entry["validation_iou_0.5"]
         assert scores["tp"] + scores["fn"] > 0  # the held-out truth was scored
     assert defaults.read_manifest(out)["recipe"]["n_images"] == 3
+    # lipobench pick reads the detector's training width from the entry.
+    assert 10 < manifest["models"]["topaz"]["particle_width_px"] < 200
 
 
 def test_validate_only_without_models_is_one_line_exit_2(tmp_path, monkeypatch, capsys):

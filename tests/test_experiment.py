@@ -278,3 +278,13 @@ def test_the_default_models_finetune_stage_is_a_valid_experiment():
     assert experiment.dataset.synthetic.preset == "realistic"
     assert configuration.spec["init"] == "results/default-stage1/cellpose_default"
     assert configuration.spec["n_epochs"] == 60
+
+
+def test_the_default_detectors_finetune_stage_is_a_valid_experiment():
+    """experiments/default_topaz_finetune.toml (how the shipped Topaz detector was made)."""
+    registry = load_registry()
+    experiment = load_experiment(REPO / "experiments" / "default_topaz_finetune.toml", registry)
+    (configuration,) = expand_configurations(experiment, registry)
+    assert experiment.dataset.synthetic.preset == "realistic"
+    assert configuration.spec["init"] == "results/default-stage1/topaz_default.sav"
+    assert configuration.spec["trust_init"] is True and configuration.spec["downsample"] == 4

@@ -358,6 +358,20 @@ CASES = [
                           "{ws}/out"], ["...mrc", "micrograph name '..'"]),
     ("segment-diameters", ["segment", "{ws}/data/good/images/m0.mrc", "--model", "default",
                            "--out", "{ws}/out", "--diameters", "big"], ["--diameters"]),
+    # ---- pick
+    ("pick-scale", ["pick", "{ws}/data/good/images/m0.mrc", "--out", "{ws}/out", "--scale",
+                    "sideways"], ["--scale"]),
+    ("pick-device", ["pick", "{ws}/data/good/images/m0.mrc", "--out", "{ws}/out", "--device",
+                     "tpu"], ["--device"]),
+    ("pick-pixel-size", ["pick", "{ws}/data/good/images/m0.mrc", "--out", "{ws}/out",
+                         "--pixel-size-nm", "0"], ["--pixel-size-nm"]),
+    ("pick-min-score", ["pick", "{ws}/data/good/images/m0.mrc", "--out", "{ws}/out",
+                        "--min-score", "inf"], ["--min-score"]),
+    ("pick-image-missing", ["pick", "{ws}/files/none.mrc", "--out", "{ws}/out"], ["none.mrc"]),
+    ("pick-image-garbage", ["pick", "{ws}/bad/garbage_images/m0.mrc", "--out", "{ws}/out"],
+     ["m0.mrc"]),
+    ("pick-out-file", ["pick", "{ws}/data/good/images/m0.mrc", "--out", "{ws}/files/a_file"],
+     ["--out", "a_file"]),
     # ---- train-defaults
     ("train-work-dir-file", ["train-defaults", "--work-dir", "{ws}/files/a_file"],
      ["--work-dir", "a_file"]),
@@ -534,5 +548,5 @@ def test_a_command_imports_only_its_own_module_and_help_lists_every_command(tmp_
         [sys.executable, "-c", "from lipobench.cli import main; main(['--help'])"],
         capture_output=True, text=True, timeout=120).stdout
     for command in ("adapters", "doctor", "info", "convert", "run", "plot", "compare", "synth",
-                    "score", "segment", "train-defaults", "tools"):
+                    "score", "segment", "pick", "train-defaults", "tools"):
         assert command in listed, command

@@ -56,6 +56,7 @@ COMMAND_MODULES = (
     "synth",
     "score",
     "segment",
+    "pick",
     "train_defaults",
     "tools",
 )
