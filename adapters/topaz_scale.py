@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from lipobench.adapters.cellpose_scale import CellposeScaler
 from lipobench.adapters.topaz import TopazAdapter, write_model_manifest
 from lipobench.micrograph import Micrograph
 from lipobench.regions import RegionSet
@@ -87,14 +86,15 @@ def shipped_detector_scale() -> DetectorScale:
 class ScaledTopaz:
     """The shipped Topaz detector on micrographs at their scale.
 
-    ``scaler`` measures the particles' width when a micrograph's pixel size is unknown;
-    Topaz's preprocessed micrographs and picks are written in ``workdir``.
+    The scale comes from a :class:`~lipobench.adapters.cellpose_scale.CellposeScaler`
+    (:meth:`at_scale` reads its :class:`~lipobench.scale.Scale`); Topaz's preprocessed
+    micrographs and picks are written in ``workdir``.
     """
 
-    def __init__(self, adapter: TopazAdapter, scaler: CellposeScaler, workdir: Path):
+    def __init__(self, adapter: TopazAdapter, workdir: Path):
         from lipobench.shipped import packaged_model
 
-        self.adapter, self.scaler, self.workdir = adapter, scaler, Path(workdir)
+        self.adapter, self.workdir = adapter, Path(workdir)
         self.detector = packaged_model("topaz")
         self.detector_scale = shipped_detector_scale()
 

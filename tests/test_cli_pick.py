@@ -51,7 +51,7 @@ def test_a_missing_micrograph_is_one_line_and_nothing_is_written(tmp_path, capsy
 
 
 def _scaled(tmp_path) -> ScaledTopaz:
-    return ScaledTopaz(TopazAdapter(device="cpu"), scaler=None, workdir=tmp_path)
+    return ScaledTopaz(TopazAdapter(device="cpu"), workdir=tmp_path)
 
 
 def test_the_detector_scale_is_the_manifests():

@@ -72,8 +72,7 @@ def pick_command(
 
     scaler = CellposeScaler(cellpose_model, training_pixel_size_nm(),
                             out / ".topaz-cache" / "cellpose", device=chosen_device.value)
-    topaz = ScaledTopaz(TopazAdapter(device=chosen_device.value), scaler,
-                        out / ".topaz-cache" / "topaz")
+    topaz = ScaledTopaz(TopazAdapter(device=chosen_device.value), out / ".topaz-cache" / "topaz")
     plans = []
     for micrograph in images:
         chosen = scaler.scale(micrograph, scale_mode, pixel_size_from=(
