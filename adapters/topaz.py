@@ -338,10 +338,9 @@ class TopazAdapter(Adapter):
         workdir.mkdir(parents=True, exist_ok=True)
         manifest = workdir / MANIFEST
         if p.pretrained == "default":
-            from lipobench.shipped import packaged_model, read_manifest
+            from lipobench.shipped import packaged_model
 
-            # The shipped detector was trained on images downsampled by its own factor.
-            downsample = int(read_manifest()["models"]["topaz"]["downsample"])
+            downsample = _shipped_downsample()
             if p.downsample not in (None, downsample):
                 raise UserError(f"topaz: pretrained = 'default' was trained at downsample "
                                 f"{downsample} and runs at it, not {p.downsample}; set "
@@ -351,12 +350,11 @@ class TopazAdapter(Adapter):
         downsample = p.downsample or 1
         init_model = None
         if p.init == "default":
-            from lipobench.shipped import packaged_model, read_manifest
+            from lipobench.shipped import packaged_model
 
             init_model = packaged_model("topaz")
-            shipped_downsample = int(read_manifest()["models"]["topaz"]["downsample"])
             # Fine-tuning keeps the scale the detector learnt its particles at.
-            downsample = p.downsample or shipped_downsample
+            downsample = p.downsample or _shipped_downsample()
         elif p.init is not None:
             if not p.init.is_file():
                 raise UserError(f"topaz init {p.init}: no such file; give an existing .sav "
@@ -459,6 +457,13 @@ class TopazAdapter(Adapter):
         """Keep the picks whose score is at least ``min_score`` (all when None)."""
         return keep_scores_at_least(regions, _validated(TopazSelectParams, params,
                                                         "select").min_score)
+
+
+def _shipped_downsample() -> int:
+    """The factor the shipped detector was trained (and so runs) at, from the manifest."""
+    from lipobench.shipped import read_manifest
+
+    return int(read_manifest()["models"]["topaz"]["downsample"])
 
 
 def write_model_manifest(path: Path, model: str, downsample: int) -> None:
