@@ -27,6 +27,7 @@ Run: ``make bench-memory`` (with the LipoPose memory benchmark), or
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -108,17 +109,41 @@ def _status_kb(pid: int, field: str) -> int:
 
 
 class _Sampler(threading.Thread):
-    """Peak RSS of the runner, of each other process of its tree, and of the tree summed."""
+    """Peak RSS of the runner, of each other process of its tree, and of the tree summed.
 
-    def __init__(self, root: int):
+    With a ``record`` file the peaks so far are written there every ``save_every`` seconds
+    and read back at the start: a run that was killed and is resumed in the same ``--keep``
+    folder (the runner reuses its finished work) still reports the peak of every attempt.
+    """
+
+    def __init__(self, root: int, record: Path | None = None, save_every: float = 10.0):
         super().__init__(daemon=True)
         self.root = root
+        self.record, self.save_every = record, save_every
         self.runner_kb = self.tree_kb = 0
         self.tools_kb: dict[str, int] = {}
+        self.attempts = 1
+        if record is not None and record.is_file():
+            earlier = json.loads(record.read_text())
+            self.runner_kb, self.tree_kb = earlier["runner_kb"], earlier["tree_kb"]
+            self.tools_kb = dict(earlier["tools_kb"])
+            self.attempts = earlier["attempts"] + 1
         self.done = threading.Event()
 
+    def save(self) -> None:
+        if self.record is None:
+            return
+        partial = self.record.with_suffix(".partial")
+        partial.write_text(json.dumps({"runner_kb": self.runner_kb, "tree_kb": self.tree_kb,
+                                       "tools_kb": self.tools_kb, "attempts": self.attempts}))
+        partial.replace(self.record)
+
     def run(self) -> None:
+        last_save = time.monotonic()
         while not self.done.is_set():
+            if time.monotonic() - last_save >= self.save_every:
+                self.save()
+                last_save = time.monotonic()
             pids = _tree(self.root)
             total = 0
             for pid in pids:
@@ -146,7 +171,8 @@ def main() -> None:
     parser.add_argument("--train-cellpose", action="store_true",
                         help="also fine-tune Cellpose for one epoch (hours on 2 CPU cores)")
     parser.add_argument("--keep", type=Path, default=None,
-                        help="run in this folder and keep it (default: a temporary one)")
+                        help="run in this folder and keep it (default: a temporary one); "
+                        "run again with the same folder to resume a killed run")
     args = parser.parse_args()
 
     from lipobench.adapters.cryolo import CryoloAdapter
@@ -163,12 +189,13 @@ def main() -> None:
     argv = [str(script), "run", str(experiment), "--out", str(out), "--no-plots"]
     start = time.perf_counter()
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    sampler = _Sampler(child.pid)
+    sampler = _Sampler(child.pid, record=work / "memory_peaks.json" if args.keep else None)
     sampler.start()
     output = child.stdout.read()
     _, status, usage = os.wait4(child.pid, 0)
     sampler.done.set()
     sampler.join()
+    sampler.save()
     seconds = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
@@ -183,7 +210,9 @@ def main() -> None:
           f"{seconds / 60:.1f} min; peak RSS of the runner {runner:.2f} GB (target <= "
           f"{TARGET_GB:g} GB): {verdict}; the whole process tree at once "
           f"{sampler.tree_kb / gb:.2f} GB; largest process of the tree (wait4) "
-          f"{usage.ru_maxrss / gb:.2f} GB")
+          f"{usage.ru_maxrss / gb:.2f} GB"
+          + (f" (this attempt; peaks over all {sampler.attempts} attempts in {work})"
+             if sampler.attempts > 1 else ""))
     for name, kb in sorted(sampler.tools_kb.items(), key=lambda item: -item[1])[:4]:
         print(f"  tool process {name}: peak {kb / gb:.2f} GB")
     if not cryolo.ok:
