@@ -23,12 +23,13 @@ the header's 0.222 nm zooms the micrograph 0.25x to the default model's 0.888 nm
 default diameters run there (about 8 minutes).
 
 Run: ``.venv/bin/python benchmarks/bench_lipopose_inference.py [--size 1024]
-[--diameters 8] [--repeats 2] [--memory] [--memory-at-model-scale]``
+[--diameters 8] [--repeats 2] [--memory] [--memory-at-model-scale] [--keep DIR]``
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -127,42 +128,68 @@ print(json.dumps({{"range": b.diameters_for(sim, {count}), "particles": len(sim.
 """
 
 
-def _peak_rss_gb(argv: list[str]) -> tuple[float, float, str]:
-    """Run ``argv`` as a child; its own peak RSS (GB, from wait4), wall seconds and stdout."""
+def _peak_rss_gb(argv: list[str], record: Path | None = None) -> tuple[float, float, str]:
+    """Run ``argv`` as a child; its own peak RSS (GB), wall seconds and stdout.
+
+    The peak is the child's ``VmHWM``, sampled from ``/proc`` (what ``wait4`` reports at its
+    exit); with ``record``, the peak of earlier, killed attempts saved there counts too.
+    """
     import os
+
+    from _peak_memory import Sampler
 
     start = time.perf_counter()
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sampler = Sampler(child.pid, record=record)
+    sampler.start()
     output = child.stdout.read()
     _, status, usage = os.wait4(child.pid, 0)
+    sampler.done.set()
+    sampler.join()
+    sampler.runner_kb = max(sampler.runner_kb, usage.ru_maxrss)
+    sampler.save()
     seconds = time.perf_counter() - start
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({child.returncode}):\n{output[-2000:]}")
-    return usage.ru_maxrss / 1024**2, seconds, output
+    if sampler.attempts > 1:
+        output += (f"\n(peak over {sampler.attempts} attempts; this one ran {seconds:.0f} s, "
+                   "resumed from the mask cache)")
+    return sampler.runner_kb / 1024**2, seconds, output
 
 
-def memory(count: int, *, at_model_scale: bool = False) -> None:
+def memory(count: int, *, at_model_scale: bool = False, keep: Path | None = None) -> None:
     """Peak RSS of the whole ``lipobench segment`` command, the micrograph read from disk.
 
     ``at_model_scale``: the command as a user types it, without ``--diameters``, so the
     micrograph is zoomed to the default model's pixels first (0.222 / 0.888 nm: 0.25, from
     the MRC header) and runs the default diameters there.
+
+    ``keep``: work in this folder and keep it; run again with it to resume a killed
+    measurement (segment reuses the masks it cached, the peaks so far are read back).
     """
     here = str(Path(__file__).resolve().parent)
-    with tempfile.TemporaryDirectory() as work:
-        path = str(Path(work) / "m4096.mrc")
-        made = subprocess.run(
-            [sys.executable, "-c", _WRITE_MICROGRAPH.format(here=here, path=path, count=count)],
-            capture_output=True, text=True, check=True)
-        report = json.loads(made.stdout.strip().splitlines()[-1])
+    with contextlib.ExitStack() as stack:
+        work = keep or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        work.mkdir(parents=True, exist_ok=True)
+        path = work / "m4096.mrc"
+        drawn = work / f"m4096-{count}.json"
+        if not (path.is_file() and drawn.is_file()):
+            made = subprocess.run(
+                [sys.executable, "-c", _WRITE_MICROGRAPH.format(here=here, path=str(path),
+                                                                 count=count)],
+                capture_output=True, text=True, check=True)
+            drawn.write_text(made.stdout.strip().splitlines()[-1])
+        report = json.loads(drawn.read_text())
         start, stop, step = report["range"]
         script = Path(sys.executable).with_name("lipobench")
-        argv = [str(script), "segment", path, "--model", "default", "--out",
-                str(Path(work) / "out"), "--device", "cpu"]
+        scale = "model-scale" if at_model_scale else f"{count}-diameters"
+        argv = [str(script), "segment", str(path), "--model", "default", "--out",
+                str(work / f"out-{scale}"), "--device", "cpu"]
         if not at_model_scale:
             argv += ["--diameters", f"{start:g}:{stop:g}:{step:g}"]
-        peak, seconds, output = _peak_rss_gb(argv)
+        peak, seconds, output = _peak_rss_gb(
+            argv, record=work / f"memory_peaks-{scale}.json" if keep else None)
     if at_model_scale:
         lines = output.strip().splitlines()
         verdict = "met" if peak <= MEMORY_TARGET_GB else "MISSED"
@@ -192,11 +219,15 @@ def main() -> None:
     parser.add_argument("--memory-only", action="store_true", help="skip the timing")
     parser.add_argument("--memory-at-model-scale", action="store_true",
                         help="measure the command without --diameters (zoomed to the model)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="memory: work in this folder and keep it; run again with the "
+                        "same folder to resume a killed measurement")
     args = parser.parse_args()
     if not args.memory_only:
         timing(args.size, args.diameters, args.repeats)
     if args.memory or args.memory_only:
-        memory(args.memory_diameters, at_model_scale=args.memory_at_model_scale)
+        memory(args.memory_diameters, at_model_scale=args.memory_at_model_scale,
+               keep=args.keep)
 
 
 if __name__ == "__main__":
