@@ -178,6 +178,66 @@ def test_segment_equals_cellpose_eval_label_for_label(diameter):
     np.testing.assert_array_equal(ours, np.asarray(theirs).astype(np.int32))
 
 
+def _shipped_model_and_network_input(size):
+    """The shipped model and a synthetic micrograph normalised as segment() feeds it."""
+    from cellpose import transforms
+    from cellpose.models import normalize_default
+
+    from lipobench.adapters.cellpose import load_cellpose_model, prepare_image
+    from lipobench.shipped import packaged_model
+    from lipobench.synth import simulate_micrograph
+    from lipobench.synth.dataset import resolve_params
+
+    sim = simulate_micrograph(resolve_params(preset="quick", size=size), index=0, seed=3)
+    model = load_cellpose_model(packaged_model("cellpose"), "cpu")
+    x = transforms.convert_image(prepare_image(np.asarray(sim.to_micrograph("m").image)),
+                                 [0, 0], nchan=model.nchan)
+    return model, transforms.normalize_img(
+        x[np.newaxis], **{**normalize_default, "normalize": True, "invert": False})
+
+
+@pytest.mark.slow
+def test_network_flows_do_not_depend_on_the_tiles_per_forward_pass():
+    # segment() sends fewer tiles through the network at once than eval does; the 512² images
+    # of the label-for-label test make too few tiles to tell, 25 tiles here do.
+    from cellpose import core
+
+    from lipobench.adapters.cellpose import _TILES_PER_FORWARD
+
+    model, x = _shipped_model_and_network_input(768)
+    evals, _ = core.run_net(model.net, x, batch_size=8)  # eval's default
+    ours, _ = core.run_net(model.net, x, batch_size=_TILES_PER_FORWARD)
+    assert _TILES_PER_FORWARD < 8
+    np.testing.assert_array_equal(ours, evals)
+
+
+@pytest.mark.slow
+def test_object_by_object_flow_check_removes_the_masks_cellpose_removes():
+    # segment() checks flows crop by crop to save memory; at each threshold the masks it
+    # drops must be the ones cellpose's whole-image remove_bad_flow_masks drops.
+    from cellpose import core, dynamics, transforms
+
+    from lipobench.adapters.cellpose import remove_inconsistent_masks
+
+    model, x = _shipped_model_and_network_input(512)
+    rescale = model.diam_mean / 48.0
+    flows, _ = core.run_net(model.net, x, rsz=rescale)
+    flows = transforms.resize_image(flows, 512, 512)
+    flow_field, cellprob = flows[0, ..., :2].transpose((2, 0, 1)), flows[0, ..., 2]
+    masks = dynamics.compute_masks(flow_field, cellprob, niter=200 / rescale, flow_threshold=0,
+                                   device=model.device)
+    before = masks.copy()
+    kept_counts = []
+    for threshold in (0.02, 0.05, 0.1, 0.4):
+        ours = remove_inconsistent_masks(masks, flow_field, threshold=threshold)
+        theirs = dynamics.remove_bad_flow_masks(masks.copy(), flow_field, threshold=threshold)
+        np.testing.assert_array_equal(ours, theirs)
+        kept_counts.append(len(np.unique(ours)) - 1)
+    np.testing.assert_array_equal(masks, before)  # the input is not changed
+    # The thresholds span removing every mask, some, and none.
+    assert kept_counts[0] == 0 and 0 < kept_counts[1] < masks.max() == kept_counts[-1]
+
+
 @pytest.mark.slow
 def test_training_from_files_equals_cellpose_in_memory_training_weight_for_weight(tmp_path):
     # train() streams images and flows from files; cellpose's in-memory route is the oracle.
