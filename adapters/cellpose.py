@@ -224,8 +224,8 @@ def _cellpose_model(path: Path | None, torch_device, *, diam_mean: float = 30.0,
 
 # Tiles of 224² sent through the network at once. eval's 8 hold about 0.55-0.77 GB of
 # activations at their peak on CPU, 4 hold 0.29 GB, at the same speed; the flows are the same
-# bit for bit from 2 tiles up (at 1 MKLDNN rounds differently), which the label-for-label
-# test against eval holds.
+# bit for bit from 2 tiles up (at 1 MKLDNN rounds differently), which a test on 25 tiles
+# (tests/adapters/test_cellpose.py) holds.
 _TILES_PER_FORWARD = 4
 
 
