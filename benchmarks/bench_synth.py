@@ -42,7 +42,7 @@ def _best(fn, repeats):
 def synth_command(out: Path, size: int) -> list[str]:
     script = Path(sys.executable).with_name("lipobench")
     head = [str(script)] if script.exists() else [
-        sys.executable, "-c", "import sys; from lipobench.cli import main; sys.exit(main())"]
+        sys.executable, "-c", "from lipobench.cli import console; console()"]
     return head + ["synth", str(out), "--n-images", "1", "--size", str(size),
                    "--pixel-size", "0.222", "--binning", "1"]
 

@@ -535,6 +535,26 @@ def test_tool_paths_from_an_experiment_need_the_explicit_flag(tmp_path, capsys, 
     assert set(pd.read_parquet(tmp_path / "out" / "results.parquet")["status"]) == {"ok"}
 
 
+def test_the_executable_exits_with_mains_code_and_skips_the_last_collections(tmp_path):
+    # `lipobench` is console(): main's exit code, user errors included, and the collector
+    # frozen before the interpreter's shutdown (atexit handlers still run, after it).
+    code = ("import atexit, gc, sys\nfrom lipobench.cli import console\n"
+            "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0))\n"
+            "sys.argv = ['lipobench', *sys.argv[1:]]\nconsole()\n")
+    ok = subprocess.run([sys.executable, "-c", code, "synth", str(tmp_path / "d"),
+                         "--n-images", "1", "--size", "64"],
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.splitlines()[-1] == "frozen True"
+    assert (tmp_path / "d" / "dataset.toml").is_file()
+    bad = subprocess.run([sys.executable, "-c", code, "synth", str(tmp_path / "e"),
+                          "--n-images", "0"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == ["lipobench: error: --n-images must be positive, "
+                                               "got 0"]
+    assert bad.stdout.splitlines()[-1] == "frozen True"
+
+
 def test_a_command_imports_only_its_own_module_and_help_lists_every_command(tmp_path):
     # Start-up is paid on every command: `synth` must not import `run`'s or `score`'s stack.
     code = ("import sys\nfrom lipobench.cli import main\n"
