@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LinearZoom"]
+__all__ = ["LinearZoom", "zoom_matrix"]
 
 
 class LinearZoom:
@@ -66,3 +66,23 @@ class LinearZoom:
         out = np.empty(self.shape, dtype=np.float32)
         row_blocks(lambda rows: out.__setitem__(rows, self.rows(rows)), self.shape[0], block)
         return out
+
+
+def zoom_matrix(coarse: int, size: int) -> np.ndarray:
+    """(size, coarse) float32: the linear interpolation of a line of ``coarse`` pixels onto
+    ``size`` pixels as a matrix, pixel edges lined up and edge values kept beyond the outer
+    centres: ``scipy.ndimage.zoom(line, size / coarse, order=1, mode="nearest",
+    grid_mode=True)`` equals ``zoom_matrix(coarse, size) @ line`` (tests/synth/test_filters.py).
+
+    >>> zoom_matrix(2, 4).tolist()
+    [[1.0, 0.0], [0.75, 0.25], [0.25, 0.75], [0.0, 1.0]]
+    """
+    x = (np.arange(size) + 0.5) * (coarse / size) - 0.5
+    lo = np.floor(x).astype(np.intp)
+    weight = x - lo
+    matrix = np.zeros((size, coarse))
+    rows = np.arange(size)
+    # np.add.at: beyond the outer centres both neighbours clip onto the same edge pixel.
+    np.add.at(matrix, (rows, np.clip(lo, 0, coarse - 1)), 1 - weight)
+    np.add.at(matrix, (rows, np.clip(lo + 1, 0, coarse - 1)), weight)
+    return matrix.astype(np.float32)

@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from lipobench.synth.params import SynthParams
 
@@ -107,6 +106,8 @@ def display_render(image, *, sigma_px: float, binning: int = 1,
     """
     image = np.asarray(image, dtype=np.float32)
     if sigma_px > 0:
+        from scipy import ndimage  # full-size images; here, off the start-up of synth
+
         image = ndimage.gaussian_filter(image, sigma_px)
     if binning > 1:
         h, w = (s // binning * binning for s in image.shape)

@@ -41,9 +41,9 @@ from functools import cached_property
 
 import numpy as np
 import scipy.fft as sfft
-from scipy import ndimage
 
 from lipobench.synth import physics
+from lipobench.synth._filters import gaussian_filter
 from lipobench.synth._grid import LinearZoom
 from lipobench.synth._parallel import Background, row_blocks, standard_normal
 from lipobench.synth.scene import DistractorCode, Scene
@@ -163,7 +163,7 @@ def _render_polygon(psi, distractor, pixel, a):
     cover = np.zeros((r1 - r0, c1 - c0), dtype=np.float32)
     rr, cc = polygon(verts[:, 0] - r0 - 0.5, verts[:, 1] - c0 - 0.5, shape=cover.shape)
     cover[rr, cc] = 1.0
-    cover = ndimage.gaussian_filter(cover, 1.0 / pixel)  # ~1 nm soft facet
+    cover = gaussian_filter(cover, 1.0 / pixel)  # ~1 nm soft facet
     _apply(psi, r0, r1, c0, c1, cover * np.float32(distractor.phase_rad), a,
            loss=cover * np.float32(distractor.loss))
 
@@ -343,6 +343,8 @@ def _gaussian_blur(image, sigma, *, fft=None):
     """``ndimage.gaussian_filter(image, sigma)`` (mirror borders), by FFT for wide kernels
     (``fft``: True or False to choose)."""
     if not (sigma > _FFT_BLUR_SIGMA if fft is None else fft):
+        from scipy import ndimage  # full-size images: its C filter (imported when needed)
+
         return ndimage.gaussian_filter(image, sigma)
     # Reflect-padding by the kernel's reach keeps the FFT's wrap-around away from the image,
     # which gives gaussian_filter's "reflect" borders to within its 4-sigma truncation.
